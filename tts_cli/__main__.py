@@ -1,0 +1,3 @@
+from tts_cli.cli.app import main
+
+main()

@@ -1,0 +1,67 @@
+"""The `tts` command: the Typer app and the one place that maps exceptions to exit statuses."""
+
+from __future__ import annotations
+
+import sys
+from typing import Optional, Sequence
+
+import click
+import typer
+
+from tts_cli.errors import ExitStatus, TTSError
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 success; 1 runtime failure; 2 usage, input or configuration error; "
+    "3 model missing, corrupt or unloadable; 4 some batch lines failed; 130 interrupted."
+)
+
+app = typer.Typer(
+    name="tts",
+    help="Test-time scaling: make a small local model answer hard questions better by spending "
+    "compute at inference time.\n\n" + EXIT_CODES_HELP,
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register_commands() -> None:
+    from tts_cli.cli import ask_cmd, models_cmd
+
+    ask_cmd.register(app)
+    app.add_typer(models_cmd.app, name="models", help="List, download and locate GGUF models.")
+
+
+_register_commands()
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Console-script entry point: run the app and exit with a documented status."""
+    sys.exit(run(argv))
+
+
+def run(argv: Optional[Sequence[str]] = None) -> int:
+    from tts_cli.env import Environment
+
+    try:
+        result = app(args=list(argv) if argv is not None else None, prog_name="tts", standalone_mode=False)
+    except TTSError as exc:
+        _report(Environment(), str(exc))
+        return int(exc.exit_status)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return int(ExitStatus.USAGE) if isinstance(exc, click.UsageError) else int(exc.exit_code)
+    except (KeyboardInterrupt, click.Abort):
+        _report(Environment(), "interrupted")
+        return int(ExitStatus.INTERRUPTED)
+    except BrokenPipeError:
+        return int(ExitStatus.SUCCESS)
+    return int(result) if isinstance(result, int) else int(ExitStatus.SUCCESS)
+
+
+def _report(env: "object", message: str) -> None:
+    first_line = message.strip().splitlines()[0] if message.strip() else "unknown error"
+    sys.stderr.write(f"tts: error: {first_line}\n")
+    sys.stderr.flush()

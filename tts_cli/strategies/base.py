@@ -1,0 +1,75 @@
+"""What every strategy receives and returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from tts_cli.engine.types import Engine, SamplingParams
+from tts_cli.tree import SearchTree
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    n: int = 4
+    temperature: float = 0.8
+    top_p: float = 0.95
+    max_tokens: int = 1024
+    seed: int = 0
+    budget: Optional[int] = None  # hard cap on generated policy tokens
+
+    def sampling(self, index: int = 0, **overrides: Any) -> SamplingParams:
+        values: dict[str, Any] = {
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_tokens": self.max_tokens,
+            "seed": self.seed * 100_003 + index,
+        }
+        values.update(overrides)
+        return SamplingParams(**values)
+
+
+@dataclass
+class Candidate:
+    text: str
+    answer: Optional[str]
+    tokens: int
+    finish_reason: str
+    node_id: Optional[int] = None
+    score: Optional[float] = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "answer": self.answer,
+            "text": self.text,
+            "tokens": self.tokens,
+            "finish_reason": self.finish_reason,
+            "score": self.score,
+            "node": self.node_id,
+        }
+
+
+@dataclass
+class SearchContext:
+    question: str
+    prompt: list[int]  # chat-formatted prompt tokens
+    policy: Engine
+    config: SearchConfig
+    tree: SearchTree
+    verifier: Any = None
+
+
+@dataclass
+class SearchResult:
+    answer: Optional[str]
+    chosen: Optional[int]  # index into candidates
+    candidates: list[Candidate]
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def capped_max_tokens(config: SearchConfig, samples: int, spent: int = 0) -> int:
+    """Per-sample token limit so that ``samples`` more samples cannot push spending past the budget."""
+    if config.budget is None:
+        return config.max_tokens
+    remaining = max(0, config.budget - spent)
+    return max(0, min(config.max_tokens, remaining // max(1, samples)))

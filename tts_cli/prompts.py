@@ -22,9 +22,10 @@ class PromptSet:
 
 MATH = PromptSet(
     system=(
-        "Solve the math problem efficiently and clearly. Think step by step: write each step as a "
-        "short paragraph and separate steps with a blank line. End with the final answer in the "
-        "form: Therefore, the final answer is $\\boxed{ANSWER}$."
+        "Solve the math problem step by step. Write each step as a short paragraph that starts "
+        "with '## Step N:' and shows its calculation, and separate steps with a blank line. "
+        "After the last step, give the final answer as: "
+        "Therefore, the final answer is $\\boxed{ANSWER}$."
     ),
 )
 

@@ -336,6 +336,7 @@ class LlamaEngine:
 
         Returns (slot, logits row) per prefix. Work reused from live slots is counted as cached.
         """
+        self._evict_unneeded(prefixes)
         claimed: list[tuple[int, list[int]]] = []
         try:
             for prefix in prefixes:
@@ -372,6 +373,17 @@ class LlamaEngine:
         for seq_id, prefix in claimed:
             self._slots.get(seq_id).tokens = list(prefix)
         return [(seq_id, row) for row, (seq_id, _) in enumerate(claimed)]
+
+    def _evict_unneeded(self, prefixes: list[list[int]]) -> None:
+        """Free idle slots that no prefix of this call would copy from.
+
+        With a unified KV cache every decode attends over the whole used cell range, so stale
+        sequences slow down each step; keeping only useful donors keeps batches fast.
+        """
+        needed = {self._slots.best_donor(prefix, limit=len(prefix) - 1)[0] for prefix in prefixes}
+        for seq_id in self._slots.live():
+            if seq_id not in needed and not self._slots.get(seq_id).pinned:
+                self._drop(seq_id)
 
     def _clone(self, source: int, length: int, usage: ModelUsage) -> int:
         seq_id = self._claim_slot()

@@ -1,0 +1,93 @@
+"""A scripted engine for fast strategy tests: characters are tokens, replies come from a script."""
+
+from __future__ import annotations
+
+from typing import Callable, Optional, Sequence, Union
+
+from tts_cli.cost import ModelUsage
+from tts_cli.engine.types import Completion, SamplingParams, Tokens
+
+Script = Callable[[str, SamplingParams, int], str]  # (text so far, params, request index) -> reply
+
+
+class ScriptedEngine:
+    """Implements the Engine protocol without a model.
+
+    Tokens are Unicode code points, so token counts are character counts. ``script`` is either a
+    function of (text so far, params, index) or a list of replies handed out in order (cycling).
+    """
+
+    def __init__(self, script: Union[Script, Sequence[str]], *, name: str = "scripted", n_params: int = 1000) -> None:
+        if callable(script):
+            self._script: Script = script
+        else:
+            replies = list(script)
+            counter = {"i": 0}
+
+            def from_list(text: str, params: SamplingParams, index: int) -> str:
+                reply = replies[counter["i"] % len(replies)]
+                counter["i"] += 1
+                return reply
+
+            self._script = from_list
+        self.name = name
+        self.n_params = n_params
+        self.usage = ModelUsage(model=name, params=n_params)
+        self.calls: list[int] = []  # batch size of every generate call
+        self._seen: set[tuple[int, ...]] = set()
+
+    @property
+    def context_length(self) -> int:
+        return 100_000
+
+    def tokenize(self, text: str, *, add_special: bool = False) -> list[int]:
+        return [ord(c) for c in text]
+
+    def detokenize(self, tokens: Tokens) -> str:
+        return "".join(chr(t) for t in tokens)
+
+    def chat_prompt(self, messages: Sequence[dict[str, str]]) -> list[int]:
+        return self.tokenize("".join(f"<{m['role']}>{m['content']}\n" for m in messages) + "<assistant>")
+
+    def generate(
+        self, prefixes: Sequence[Tokens], params: Sequence[SamplingParams], *, usage: Optional[ModelUsage] = None
+    ) -> list[Completion]:
+        usage = usage or self.usage
+        self.calls.append(len(prefixes))
+        out = []
+        for index, (prefix, p) in enumerate(zip(prefixes, params)):
+            self._count_prefix(prefix, usage)
+            reply = self._script(self.detokenize(prefix), p, index)
+            out.append(self._complete(reply, p))
+            usage.generated_tokens += max(1, len(out[-1].tokens))
+        return out
+
+    def next_token_logprobs(
+        self, prefixes: Sequence[Tokens], candidates: Sequence[int], *, usage: Optional[ModelUsage] = None
+    ) -> list[list[float]]:
+        raise NotImplementedError("scripted verifiers score directly")
+
+    def close(self) -> None:
+        pass
+
+    def _count_prefix(self, prefix: Tokens, usage: ModelUsage) -> None:
+        key = tuple(prefix)
+        if key in self._seen:
+            usage.cached_tokens += len(prefix)
+        else:
+            usage.prompt_tokens += len(prefix)
+            self._seen.add(key)
+
+    @staticmethod
+    def _complete(reply: str, params: SamplingParams) -> Completion:
+        text, finish, stop = reply, "eos", None
+        for s in params.stop:
+            at = text.find(s)
+            if at >= 0:
+                text, finish, stop = text[:at], "stop", s
+                reply = reply[: at + len(s)]
+                break
+        if len(reply) > params.max_tokens:
+            reply = reply[: params.max_tokens]
+            text, finish, stop = reply, "length", None
+        return Completion(text=text, tokens=[ord(c) for c in reply], finish_reason=finish, stop=stop)

@@ -1,0 +1,413 @@
+"""The model registry: ``models.toml`` files, merged and validated.
+
+Files are read in this order, a later one replacing whole entries of an earlier one by model name:
+the built-in ``tts_cli/models.toml``, ``config_dir()/models.toml`` (if it exists), ``$TTS_MODELS``
+and the file given with ``--models``. Every problem is a one-line ``ConfigError`` naming the file,
+the line when it can be found, and the key path (``models.foo.context``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, NoReturn, Optional, Tuple
+
+from tts_cli.errors import ConfigError, ModelError
+from tts_cli.paths import config_dir
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.9/3.10 only
+    import tomli as tomllib
+
+BUILTIN_MODELS_FILE = Path(__file__).resolve().parent / "models.toml"
+DEFAULT_CONTEXT = 4096
+DEFAULT_GPU_LAYERS = -1
+
+# The schemas: allowing a new key is one line here (plus a field on the dataclass to carry it).
+# ``list`` means a list of strings, except for ``sources`` (a list of tables, checked separately).
+TOP_KEYS: Dict[str, type] = {"default_policy": str, "models": dict}
+MODEL_KEYS: Dict[str, type] = {
+    "file": str,
+    "description": str,
+    "sha256": str,
+    "size": int,
+    "params": int,
+    "context": int,
+    "gpu_layers": int,
+    "chat_template": str,
+    "sources": list,
+}
+REQUIRED_MODEL_KEYS = frozenset({"file"})
+SOURCE_KEYS: Dict[str, Dict[str, type]] = {
+    "path": {"path": str},
+    "hf": {"repo": str, "file": str, "revision": str},
+    "url": {"url": str},
+    "pypi-chunks": {"packages": list, "members": list},
+}
+OPTIONAL_SOURCE_KEYS = frozenset({"revision"})
+
+_SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
+_PACKAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*==[A-Za-z0-9][A-Za-z0-9.+!_-]*$")
+_TYPE_NAMES = {str: "a string", int: "an integer", list: "a list", dict: "a table"}
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    kind: str
+    path: Optional[str] = None
+    repo: Optional[str] = None
+    file: Optional[str] = None
+    revision: str = "main"
+    url: Optional[str] = None
+    packages: Tuple[str, ...] = ()
+    members: Tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """A short human description, e.g. ``hf:Qwen/x-GGUF/x.gguf``."""
+        if self.kind == "path":
+            return f"path:{self.path}"
+        if self.kind == "hf":
+            return f"hf:{self.repo}/{self.file}"
+        if self.kind == "url":
+            return f"url:{self.url}"
+        more = f" +{len(self.packages) - 1} more" if len(self.packages) > 1 else ""
+        return f"pypi:{self.packages[0] if self.packages else '?'}{more}"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    file: str
+    sources: Tuple[ModelSource, ...]
+    sha256: Optional[str] = None
+    size: Optional[int] = None
+    params: Optional[int] = None
+    context: int = DEFAULT_CONTEXT
+    gpu_layers: int = DEFAULT_GPU_LAYERS
+    chat_template: Optional[str] = None
+    description: str = ""
+    origin: Optional[Path] = None
+
+
+@dataclass
+class Registry:
+    models: Dict[str, ModelSpec] = field(default_factory=dict)
+    default_policy: str = ""
+    files: List[Path] = field(default_factory=list)
+
+    def get(self, name: str) -> ModelSpec:
+        spec = self.models.get(name)
+        if spec is not None:
+            return spec
+        close = difflib.get_close_matches(name, list(self.models), n=3, cutoff=0.5)
+        if close:
+            hint = "did you mean " + ", ".join(close) + "?"
+        else:
+            hint = "known models: " + ", ".join(sorted(self.models))
+        raise ConfigError(f"unknown model {name!r}; {hint} (see `tts models list`)")
+
+    @property
+    def default(self) -> ModelSpec:
+        return self.get(self.default_policy)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading and merging
+
+
+def registry_files(models_file: Optional[Path] = None) -> List[Path]:
+    """The files ``load_registry`` reads, in order. Explicit files must exist."""
+    files = [BUILTIN_MODELS_FILE]
+    user_file = config_dir() / "models.toml"
+    if user_file.is_file():
+        files.append(user_file)
+    env_file = os.environ.get("TTS_MODELS")
+    if env_file:
+        files.append(_existing(Path(env_file).expanduser(), "$TTS_MODELS"))
+    if models_file is not None:
+        files.append(_existing(Path(models_file).expanduser(), "--models"))
+    return files
+
+
+def load_registry(models_file: Optional[Path] = None) -> Registry:
+    registry = Registry()
+    policy_origin: Optional[Tuple[Path, str]] = None
+    for path in registry_files(models_file):
+        text, data = _read_toml(path)
+        policy, models = _validate_file(path, text, data)
+        registry.models.update(models)
+        registry.files.append(path)
+        if policy is not None:
+            registry.default_policy = policy
+            policy_origin = (path, text)
+    if registry.default_policy not in registry.models:
+        _raise_bad_policy(registry, policy_origin)
+    return registry
+
+
+def resolve_model_ref(ref: str, registry: Registry) -> ModelSpec:
+    """A registry name, or a path to a GGUF file (anything ending in .gguf or containing a
+    path separator) turned into an ad-hoc spec that uses the file in place."""
+    if not _looks_like_path(ref):
+        return registry.get(ref)
+    path = Path(ref).expanduser()
+    if not path.is_file():
+        raise ModelError(f"model file not found: {ref}")
+    path = path.resolve()
+    return ModelSpec(
+        name=path.stem,
+        file=path.name,
+        sources=(ModelSource(kind="path", path=str(path)),),
+        description=f"local file {path}",
+        origin=path,
+    )
+
+
+def _looks_like_path(ref: str) -> bool:
+    separators = {"/", os.sep} | ({os.altsep} if os.altsep else set())
+    return ref.lower().endswith(".gguf") or any(sep in ref for sep in separators)
+
+
+def _existing(path: Path, what: str) -> Path:
+    if not path.is_file():
+        raise ConfigError(f"models file not found: {path} (from {what})")
+    return path
+
+
+def _read_toml(path: Path) -> Tuple[str, Dict[str, Any]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a UTF-8 text file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        return text, tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc).splitlines()[0] if str(exc) else "syntax error"
+        line = re.search(r"line (\d+)", message)
+        where = f"{path}:{line.group(1)}" if line else str(path)
+        raise ConfigError(f"{where}: invalid TOML: {message}") from None
+
+
+def _raise_bad_policy(registry: Registry, origin: Optional[Tuple[Path, str]]) -> None:
+    where = "default_policy"
+    if origin is not None:
+        path, text = origin
+        line = _find_line(text, (), "default_policy")
+        where = f"{path}{f':{line}' if line else ''}: default_policy"
+    close = difflib.get_close_matches(registry.default_policy, list(registry.models), n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise ConfigError(f"{where}: unknown model {registry.default_policy!r}{hint}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation
+
+
+class _Checker:
+    """Validates one parsed file; errors point at ``file:line: key.path``."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.path = path
+        self.text = text
+
+    def fail(self, table: Tuple[str, ...], key: Optional[str], message: str, index: int = 0) -> NoReturn:
+        line = _find_line(self.text, table, key, index)
+        parts = [_dotted_part(p) for p in table]
+        if table and table[-1] == "sources":
+            parts[-1] = f"sources[{index}]"
+        if key is not None:
+            parts.append(_dotted_part(key))
+        where = f"{self.path}:{line}" if line else str(self.path)
+        raise ConfigError(f"{where}: {'.'.join(parts)}: {message}")
+
+    def check_keys(
+        self, data: Dict[str, Any], schema: Dict[str, type], table: Tuple[str, ...], index: int = 0
+    ) -> None:
+        for key, value in data.items():
+            expected = schema.get(key)
+            if expected is None:
+                allowed = ", ".join(schema)
+                self.fail(table, key, f"unknown key (allowed: {allowed})", index)
+            elif not _has_type(value, expected):
+                self.fail(table, key, f"expected {_TYPE_NAMES[expected]}, got {_describe(value)}", index)
+            elif expected is list and key != "sources" and not all(isinstance(v, str) for v in value):
+                self.fail(table, key, "expected a list of strings", index)
+
+
+def _validate_file(
+    path: Path, text: str, data: Dict[str, Any]
+) -> Tuple[Optional[str], Dict[str, ModelSpec]]:
+    checker = _Checker(path, text)
+    checker.check_keys(data, TOP_KEYS, ())
+    models = {
+        name: _validate_model(checker, name, entry) for name, entry in data.get("models", {}).items()
+    }
+    return data.get("default_policy"), models
+
+
+def _validate_model(checker: _Checker, name: str, entry: Any) -> ModelSpec:
+    table = ("models", name)
+    if not isinstance(entry, dict):
+        checker.fail(("models",), name, f"expected a table, got {_describe(entry)}")
+    checker.check_keys(entry, MODEL_KEYS, table)
+    for key in sorted(REQUIRED_MODEL_KEYS - entry.keys()):
+        checker.fail(table, None, f"missing required key {key!r}")
+    _check_file_name(checker, table, entry["file"])
+    if "sha256" in entry and not _SHA256_RE.match(entry["sha256"]):
+        checker.fail(table, "sha256", "expected 64 hexadecimal digits")
+    for key in ("context", "size", "params"):
+        if key in entry and entry[key] <= 0:
+            checker.fail(table, key, f"must be positive, got {entry[key]}")
+    if entry.get("gpu_layers", 0) < -1:
+        checker.fail(table, "gpu_layers", "must be -1 (all) or a layer count >= 0")
+    sources = tuple(
+        _validate_source(checker, name, i, source) for i, source in enumerate(entry.get("sources", []))
+    )
+    if not sources:
+        sources_key = "sources" if "sources" in entry else None
+        checker.fail(table, sources_key, f"no sources: add a [[models.{_dotted_part(name)}.sources]] table")
+    return ModelSpec(
+        name=name,
+        file=entry["file"],
+        sources=sources,
+        sha256=entry["sha256"].lower() if "sha256" in entry else None,
+        size=entry.get("size"),
+        params=entry.get("params"),
+        context=entry.get("context", DEFAULT_CONTEXT),
+        gpu_layers=entry.get("gpu_layers", DEFAULT_GPU_LAYERS),
+        chat_template=entry.get("chat_template"),
+        description=entry.get("description", ""),
+        origin=checker.path,
+    )
+
+
+def _check_file_name(checker: _Checker, table: Tuple[str, ...], name: str) -> None:
+    # The file lands in the cache directory: a path here could write anywhere.
+    if not name or name in {".", ".."} or "/" in name or "\\" in name or name.startswith(".part"):
+        checker.fail(table, "file", f"must be a plain file name, got {name!r}")
+
+
+def _validate_source(checker: _Checker, model: str, index: int, source: Any) -> ModelSource:
+    table = ("models", model, "sources")
+    if not isinstance(source, dict):
+        checker.fail(table, None, f"expected a table, got {_describe(source)}", index)
+    kind = source.get("kind")
+    if kind not in SOURCE_KEYS:
+        kinds = ", ".join(SOURCE_KEYS)
+        checker.fail(table, "kind", f"expected one of {kinds}, got {_describe(kind)}", index)
+    schema = {"kind": str, **SOURCE_KEYS[kind]}
+    checker.check_keys(source, schema, table, index)
+    for key in sorted(set(SOURCE_KEYS[kind]) - OPTIONAL_SOURCE_KEYS - source.keys()):
+        checker.fail(table, None, f"source kind {kind!r} needs key {key!r}", index)
+    if kind == "pypi-chunks":
+        _check_chunks(checker, table, index, source["packages"], source["members"])
+    if kind == "path":
+        return ModelSource(kind=kind, path=str(_resolve_relative(checker.path, source["path"])))
+    return ModelSource(
+        kind=kind,
+        repo=source.get("repo"),
+        file=source.get("file"),
+        revision=source.get("revision", "main"),
+        url=source.get("url"),
+        packages=tuple(source.get("packages", ())),
+        members=tuple(source.get("members", ())),
+    )
+
+
+def _check_chunks(
+    checker: _Checker, table: Tuple[str, ...], index: int, packages: List[str], members: List[str]
+) -> None:
+    if not packages:
+        checker.fail(table, "packages", "must name at least one package", index)
+    if len(packages) != len(members):
+        checker.fail(
+            table, "members", f"needs one member per package ({len(packages)}), got {len(members)}", index
+        )
+    for package in packages:
+        if not _PACKAGE_RE.match(package):
+            checker.fail(table, "packages", f"expected 'name==version', got {package!r}", index)
+
+
+def _resolve_relative(models_file: Path, value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (models_file.parent / path).resolve()
+
+
+def _has_type(value: Any, expected: type) -> bool:
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, expected)
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    kind = {bool: "boolean", int: "integer", float: "float", str: "string", list: "list", dict: "table"}
+    name = kind.get(type(value), type(value).__name__)
+    shown = repr(value) if not isinstance(value, (list, dict)) else ""
+    if len(shown) > 40:
+        shown = shown[:37] + "..."
+    return f"{name} {shown}".strip()
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding the line of a key (best effort: tomllib does not report positions of valid values)
+
+
+def _dotted_part(part: str) -> str:
+    return part if re.fullmatch(r"[A-Za-z0-9_-]+", part) else f'"{part}"'
+
+
+def _header_pattern(table: Tuple[str, ...], array: bool) -> re.Pattern[str]:
+    parts = [rf"(?:{re.escape(p)}|\"{re.escape(p)}\"|'{re.escape(p)}')" for p in table]
+    inner = r"\s*\.\s*".join(parts)
+    if array:
+        return re.compile(rf"^\s*\[\[\s*{inner}\s*\]\]")
+    return re.compile(rf"^\s*\[\s*{inner}\s*\](?!\])")
+
+
+def _key_pattern(key: str) -> re.Pattern[str]:
+    quoted = rf"(?:{re.escape(key)}|\"{re.escape(key)}\"|'{re.escape(key)}')"
+    return re.compile(rf"^\s*{quoted}\s*=")
+
+
+def _find_line(text: str, table: Tuple[str, ...], key: Optional[str], index: int = 0) -> Optional[int]:
+    """1-based line of ``key`` inside ``[table]`` (or the ``index``-th ``[[table]]``); the header
+    line when the key is not found there; None when even the header is not found."""
+    lines = text.splitlines()
+    start = _find_header(lines, table, index)
+    if start is None:
+        return None
+    if key is None:
+        return start + 1 if table else None
+    pattern = _key_pattern(key)
+    first = start + 1 if table else 0
+    for number in range(first, len(lines)):
+        if re.match(r"^\s*\[", lines[number]):
+            break
+        if pattern.match(lines[number]):
+            return number + 1
+    return start + 1 if table else None
+
+
+def _find_header(lines: List[str], table: Tuple[str, ...], index: int) -> Optional[int]:
+    if not table:
+        return 0
+    if table[-1] == "sources":
+        pattern = _header_pattern(table, array=True)
+        hits = [n for n, line in enumerate(lines) if pattern.match(line)]
+        if index < len(hits):
+            return hits[index]
+        table = table[:-1]  # inline sources: point at the model's table
+    pattern = _header_pattern(table, array=False)
+    for number, line in enumerate(lines):
+        if pattern.match(line):
+            return number
+    return None

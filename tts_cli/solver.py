@@ -1,0 +1,75 @@
+"""Answer one question with a strategy: build the prompt, run the search, measure the cost."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from tts_cli.cost import Cost
+from tts_cli.engine.types import Engine
+from tts_cli.errors import ContextOverflowError
+from tts_cli.prompts import PromptSet
+from tts_cli.strategies import SearchConfig, SearchContext, SearchResult, get_strategy
+from tts_cli.tree import SearchTree
+
+
+@dataclass
+class Solution:
+    question: str
+    strategy: str
+    result: SearchResult
+    tree: SearchTree
+    cost: Cost
+
+    @property
+    def answer(self) -> Optional[str]:
+        return self.result.answer
+
+    def to_dict(self, *, include_tree: bool = True) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "question": self.question,
+            "answer": self.answer,
+            "strategy": self.strategy,
+            "chosen": self.result.chosen,
+            "candidates": [c.to_dict() for c in self.result.candidates],
+            "cost": self.cost.to_dict(),
+        }
+        if self.result.info:
+            data["info"] = self.result.info
+        if include_tree:
+            data["tree"] = self.tree.to_dict()
+        return data
+
+
+def solve(
+    question: str,
+    *,
+    strategy: str,
+    policy: Engine,
+    config: SearchConfig,
+    prompts: PromptSet,
+    verifier: Any = None,
+    tree: Optional[SearchTree] = None,
+) -> Solution:
+    info = get_strategy(strategy)
+    started = time.perf_counter()
+    policy_before = policy.usage.snapshot()
+    verifier_usage = getattr(verifier, "usage", None)
+    verifier_before = verifier_usage.snapshot() if verifier_usage is not None else None
+
+    prompt = policy.chat_prompt(prompts.messages(question))
+    if len(prompt) + 16 >= policy.context_length:
+        raise ContextOverflowError(
+            f"the question takes {len(prompt)} tokens, more than the {policy.context_length}-token "
+            "context leaves room for; shorten it or raise --ctx"
+        )
+    tree = tree or SearchTree(question)
+    ctx = SearchContext(question=question, prompt=prompt, policy=policy, config=config, tree=tree, verifier=verifier)
+    result = info.run(ctx)
+    cost = Cost(
+        policy=policy.usage.since(policy_before),
+        verifier=verifier_usage.since(verifier_before) if verifier_usage is not None and verifier_before else None,
+        wall_seconds=time.perf_counter() - started,
+    )
+    return Solution(question=question, strategy=strategy, result=result, tree=tree, cost=cost)

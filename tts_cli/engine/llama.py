@@ -279,6 +279,9 @@ class LlamaEngine:
         if params.temperature <= 0:
             ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_greedy())
         else:
+            if params.top_k > 0:
+                # a top-k cut first keeps top-p from sorting the whole vocabulary (151k for Qwen)
+                ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_top_k(params.top_k))
             if params.top_p < 1.0:
                 ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_top_p(params.top_p, 1))
             ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_temp(params.temperature))

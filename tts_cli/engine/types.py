@@ -14,6 +14,7 @@ Tokens = Sequence[int]
 class SamplingParams:
     temperature: float = 0.8
     top_p: float = 0.95
+    top_k: int = 40  # 0 disables; llama.cpp's default
     max_tokens: int = 512
     stop: tuple[str, ...] = ()
     seed: int = 0

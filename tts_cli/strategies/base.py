@@ -17,6 +17,13 @@ class SearchConfig:
     max_tokens: int = 1024
     seed: int = 0
     budget: Optional[int] = None  # hard cap on generated policy tokens
+    aggregate: str = "last"  # step scores -> solution score: last | min | prod | mean
+    beam_width: int = 2  # M: beams kept per step (beam), width of each subtree (dvts), children per expansion (mcts)
+    max_depth: int = 40  # step-level search: at most this many steps per solution
+    step_tokens: int = 256  # step-level search: token limit of one step
+    iterations: int = 8  # mcts: selection/expansion/evaluation/backpropagation rounds
+    c_puct: float = 1.0  # mcts: exploration constant of the PUCT rule
+    rounds: int = 3  # refine: critique/revise rounds at most
 
     def sampling(self, index: int = 0, **overrides: Any) -> SamplingParams:
         values: dict[str, Any] = {
@@ -73,3 +80,16 @@ def capped_max_tokens(config: SearchConfig, samples: int, spent: int = 0) -> int
         return config.max_tokens
     remaining = max(0, config.budget - spent)
     return max(0, min(config.max_tokens, remaining // max(1, samples)))
+
+
+def capped_tokens(config: SearchConfig, samples: int, spent: int = 0, limit: Optional[int] = None) -> int:
+    """Like ``capped_max_tokens`` but with a per-sample ceiling ``limit`` (default ``config.max_tokens``).
+
+    ``samples`` sequences each given the returned limit can together never generate more than what
+    is left of the budget, so a round of batched generation cannot overshoot it.
+    """
+    ceiling = config.max_tokens if limit is None else limit
+    if config.budget is None:
+        return max(0, ceiling)
+    remaining = max(0, config.budget - spent)
+    return max(0, min(ceiling, remaining // max(1, samples)))

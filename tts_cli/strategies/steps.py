@@ -1,0 +1,339 @@
+"""Shared machinery for verifier-guided strategies: steps, partial solutions, batched expansion.
+
+A *step* is one paragraph of a solution; steps are separated by a blank line
+(``prompts.STEP_SEPARATOR``). Step-level search generates one step per sequence by passing that
+separator as a stop string, and continues a partial solution from ``prefix + completion.tokens``
+so the engine reuses its KV cache instead of evaluating the prefix again.
+
+Token accounting: every node records exactly the policy tokens its completion cost the engine,
+so ``tree.total_tokens`` equals the policy's ``usage.generated_tokens`` spent by the strategy, and
+the budget check (``tree.total_tokens`` before every round, per-sequence limits so that a round
+cannot overshoot) is exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional, Sequence
+
+from tts_cli.engine.types import Completion, SamplingParams
+from tts_cli.errors import UsageError
+from tts_cli.grading import extract_answer
+from tts_cli.prompts import STEP_SEPARATOR
+from tts_cli.strategies.base import Candidate, SearchContext, capped_tokens
+from tts_cli.tree import ACTIVE, CHOSEN, FINISHED, PRUNED, SearchTree
+
+try:  # the verifier package owns aggregation; keep working while it is being written
+    from tts_cli.verifiers.aggregate import aggregate as _aggregate
+except ImportError:  # pragma: no cover - only before tts_cli/verifiers/aggregate.py exists
+    _aggregate = None
+
+
+# ----------------------------------------------------------------------------- small helpers
+
+
+def split_steps(text: str) -> list[str]:
+    """The non-empty steps of a solution, split on blank lines and stripped."""
+    return [part.strip() for part in text.split(STEP_SEPARATOR) if part.strip()]
+
+
+def aggregate(scores: Sequence[float], how: str = "last") -> float:
+    """A solution score from its step scores (``last``, ``min``, ``prod`` or ``mean``); [] -> 0.0."""
+    if _aggregate is not None:
+        return float(_aggregate(scores, how))
+    values = [float(s) for s in scores]  # pragma: no cover
+    if not values:
+        return 0.0
+    if how == "last":
+        return values[-1]
+    if how == "min":
+        return min(values)
+    if how == "prod":
+        out = 1.0
+        for v in values:
+            out *= v
+        return out
+    if how == "mean":
+        return sum(values) / len(values)
+    raise ValueError(f"unknown aggregation {how!r}")
+
+
+def require_verifier(ctx: SearchContext, strategy: str) -> Any:
+    if ctx.verifier is None:
+        raise UsageError(f"strategy {strategy} needs a verifier: pass --verifier MODEL")
+    return ctx.verifier
+
+
+def has_boxed_answer(text: str) -> bool:
+    """Whether ``text`` contains a complete ``\\boxed{...}`` (or ``\\fbox{...}``) final answer."""
+    if "\\boxed" not in text and "\\fbox" not in text:
+        return False
+    from tts_cli.grading.extract import _last_boxed  # the boxed-only part of extract_answer
+
+    return bool(_last_boxed(text))
+
+
+def spread(total: int, parts: int) -> list[int]:
+    """``total`` split into ``parts`` near-equal non-negative integers, larger ones first."""
+    if parts <= 0:
+        return []
+    base, extra = divmod(max(0, total), parts)
+    return [base + (1 if i < extra else 0) for i in range(parts)]
+
+
+def completion_costs(completions: Sequence[Completion], delta: Optional[int]) -> list[int]:
+    """Generated-token cost of each completion, summing to the engine's usage delta ``delta``.
+
+    The llama.cpp engine counts every sampled token, an end-of-generation token included
+    (``len(tokens) + 1`` for ``eos``); the scripted test engine counts ``max(1, len(tokens))``.
+    Whichever rule reproduces the measured delta is used; otherwise the second rule with the
+    difference put on the first completion, so the tree total always equals what the engine spent.
+    """
+    simple = [max(1, len(c.tokens)) for c in completions]
+    with_eos = [len(c.tokens) + (1 if c.finish_reason == "eos" else 0) for c in completions]
+    if delta is None:
+        return simple
+    for rule in (with_eos, simple):
+        if sum(rule) == delta:
+            return rule
+    if simple:
+        simple[0] = max(0, simple[0] + delta - sum(simple))
+    return simple
+
+
+def _generated_so_far(ctx: SearchContext) -> Optional[int]:
+    usage = getattr(ctx.policy, "usage", None)
+    value = getattr(usage, "generated_tokens", None)
+    return value if isinstance(value, int) else None
+
+
+def generate(
+    ctx: SearchContext, prefixes: Sequence[Sequence[int]], params: Sequence[SamplingParams]
+) -> tuple[list[Completion], list[int]]:
+    """One batched generate call; returns the completions and the token cost of each."""
+    before = _generated_so_far(ctx)
+    completions = ctx.policy.generate([list(p) for p in prefixes], list(params))
+    after = _generated_so_far(ctx)
+    delta = after - before if before is not None and after is not None else None
+    return completions, completion_costs(completions, delta)
+
+
+def settle_tree(tree: SearchTree) -> None:
+    """After a search: every still-active node with no finished descendant becomes pruned."""
+    keep: set[int] = set()
+    for node in tree.nodes:
+        if node.status in (FINISHED, CHOSEN):
+            current = node.parent
+            while current is not None and current not in keep:
+                keep.add(current)
+                current = tree.nodes[current].parent
+    for node in tree.nodes[1:]:
+        if node.status == ACTIVE and node.id not in keep:
+            tree.update(node.id, status=PRUNED)
+
+
+# ----------------------------------------------------------------------- full-solution sampling
+
+
+@dataclass
+class Sample:
+    candidate: Candidate
+    steps: list[str]
+    step_scores: list[float] = field(default_factory=list)
+
+
+def sample_full(ctx: SearchContext, n: int) -> list[Sample]:
+    """``n`` complete solutions from the prompt in one batch, recorded as children of the root."""
+    config = ctx.config
+    max_tokens = capped_tokens(config, n, spent=ctx.tree.total_tokens)
+    if n <= 0 or max_tokens <= 0:
+        return []
+    params = [config.sampling(i, max_tokens=max_tokens) for i in range(n)]
+    completions, costs = generate(ctx, [ctx.prompt] * n, params)
+    samples = []
+    for completion, cost in zip(completions, costs):
+        answer = extract_answer(completion.text)
+        done = completion.finish_reason == "eos" or has_boxed_answer(completion.text)
+        node = ctx.tree.add(
+            0,
+            completion.text,
+            cost,
+            status=FINISHED if done else PRUNED,
+            answer=answer,
+            meta={"finish_reason": completion.finish_reason},
+        )
+        candidate = Candidate(
+            text=completion.text,
+            answer=answer,
+            tokens=cost,
+            finish_reason=completion.finish_reason,
+            node_id=node.id,
+        )
+        samples.append(Sample(candidate, split_steps(completion.text)))
+    return samples
+
+
+def score_samples(ctx: SearchContext, verifier: Any, samples: Sequence[Sample]) -> None:
+    """Score every step of every sample in one verifier call; set aggregated scores."""
+    scored = [s for s in samples if s.steps]
+    if scored:
+        results = verifier.score(ctx.question, [s.steps for s in scored])
+        for sample, scores in zip(scored, results):
+            sample.step_scores = [float(x) for x in scores]
+    for sample in samples:
+        sample.candidate.score = aggregate(sample.step_scores, ctx.config.aggregate)
+        node = ctx.tree.nodes[sample.candidate.node_id or 0]
+        meta = dict(node.meta)
+        meta["step_scores"] = list(sample.step_scores)
+        ctx.tree.update(node.id, score=sample.candidate.score, meta=meta)
+
+
+# --------------------------------------------------------------------------- step-level search
+
+
+@dataclass
+class Partial:
+    """A partial solution: the path from the root to one tree node."""
+
+    node_id: int
+    prefix: list[int]  # prompt + every generated token on the path (the exact state to continue)
+    text: str = ""  # the solution text so far (separators between steps included)
+    steps: list[str] = field(default_factory=list)  # step texts, as the verifier sees them
+    scores: list[float] = field(default_factory=list)  # one verifier score per step
+    tokens: int = 0  # policy tokens generated on the path
+    stop: str = ""  # the stop string that ended the last step ("" if none)
+    finish_reason: str = ""
+    finished: bool = False  # ended with eos or produced a boxed final answer
+    answer: Optional[str] = None
+
+    def score(self, how: str) -> float:
+        return aggregate(self.scores, how)
+
+    def candidate(self, how: str) -> Candidate:
+        return Candidate(
+            text=self.text,
+            answer=self.answer,
+            tokens=self.tokens,
+            finish_reason=self.finish_reason,
+            node_id=self.node_id,
+            score=self.score(how),
+        )
+
+
+class Stepper:
+    """Expands partial solutions by one step each, all sequences in one batched generate call."""
+
+    def __init__(self, ctx: SearchContext) -> None:
+        self.ctx = ctx
+        self.config = ctx.config
+        self._seed_index = 0
+        self.expansions = 0  # sequences generated
+        self.calls = 0  # generate calls
+        self.verifier_calls = 0
+
+    def root(self) -> Partial:
+        return Partial(node_id=0, prefix=list(self.ctx.prompt))
+
+    def room(self, partial: Partial) -> int:
+        """Tokens the solution may still grow by under ``--max-tokens``."""
+        return max(0, self.config.max_tokens - partial.tokens)
+
+    def expand(
+        self, parents: Sequence[Partial], widths: Sequence[int], *, stop: tuple[str, ...] = (STEP_SEPARATOR,)
+    ) -> Optional[list[list[Partial]]]:
+        """Children of each parent (``widths[i]`` of them), one step each; None if the budget is spent.
+
+        Parents with no room left under ``--max-tokens`` get no children (an empty list).
+        """
+        config = self.config
+        live = [w if self.room(p) > 0 else 0 for p, w in zip(parents, widths)]
+        total = sum(live)
+        if total == 0:
+            return [[] for _ in parents]
+        limit = max(1, config.step_tokens) if stop else config.max_tokens
+        cap = capped_tokens(config, total, spent=self.ctx.tree.total_tokens, limit=limit)
+        if cap <= 0:
+            return None
+        prefixes: list[list[int]] = []
+        params: list[SamplingParams] = []
+        owners: list[int] = []
+        for i, (parent, width) in enumerate(zip(parents, live)):
+            for _ in range(width):
+                prefixes.append(parent.prefix)
+                params.append(
+                    config.sampling(self._seed_index, max_tokens=min(cap, self.room(parent)), stop=stop)
+                )
+                self._seed_index += 1
+                owners.append(i)
+        completions, costs = generate(self.ctx, prefixes, params)
+        self.calls += 1
+        self.expansions += len(completions)
+        children: list[list[Partial]] = [[] for _ in parents]
+        for owner, completion, cost in zip(owners, completions, costs):
+            children[owner].append(self._record(parents[owner], completion, cost))
+        return children
+
+    def _record(self, parent: Partial, completion: Completion, cost: int) -> Partial:
+        text = parent.text + parent.stop + completion.text
+        finished = completion.finish_reason == "eos" or has_boxed_answer(completion.text)
+        answer = extract_answer(text) if finished else None
+        node = self.ctx.tree.add(
+            parent.node_id,
+            completion.text,
+            cost,
+            status=ACTIVE,
+            answer=answer,
+            meta={"finish_reason": completion.finish_reason},
+        )
+        return Partial(
+            node_id=node.id,
+            prefix=parent.prefix + list(completion.tokens),
+            text=text,
+            steps=parent.steps + [completion.text.strip()],
+            scores=list(parent.scores),
+            tokens=parent.tokens + cost,
+            stop=completion.stop or "",
+            finish_reason=completion.finish_reason,
+            finished=finished,
+            answer=answer,
+        )
+
+    def score_last(self, verifier: Any, partials: Sequence[Partial]) -> None:
+        """Score the newest step of each partial solution in one verifier call."""
+        if not partials:
+            return
+        results = verifier.score(self.ctx.question, [p.steps for p in partials], last_only=True)
+        self.verifier_calls += 1
+        for partial, scores in zip(partials, results):
+            value = float(scores[-1]) if len(scores) else 0.0
+            partial.scores.append(value)
+            node = self.ctx.tree.nodes[partial.node_id]
+            meta = dict(node.meta)
+            meta["path_score"] = partial.score(self.config.aggregate)
+            self.ctx.tree.update(partial.node_id, score=value, meta=meta)
+
+    def finish(self, partial: Partial) -> None:
+        self.ctx.tree.update(partial.node_id, status=FINISHED, answer=partial.answer)
+
+    def prune(self, partial: Partial) -> None:
+        if partial.node_id != 0:
+            self.ctx.tree.update(partial.node_id, status=PRUNED)
+
+
+def best_index(scores: Sequence[float]) -> Optional[int]:
+    """Index of the highest score (the first one on ties); None for an empty list."""
+    best: Optional[int] = None
+    for i, value in enumerate(scores):
+        if best is None or value > scores[best]:
+            best = i
+    return best
+
+
+def pick_best(candidates: Sequence[Candidate]) -> Optional[int]:
+    """The highest-scored candidate that has an answer (else the highest-scored at all)."""
+    with_answer = [i for i, c in enumerate(candidates) if c.answer is not None]
+    pool = with_answer or list(range(len(candidates)))
+    if not pool:
+        return None
+    index = best_index([candidates[i].score if candidates[i].score is not None else float("-inf") for i in pool])
+    return pool[index] if index is not None else None

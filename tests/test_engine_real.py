@@ -87,3 +87,15 @@ def test_many_sequences_do_not_leak_slots(smollm2):
     for round_ in range(3):
         smollm2.generate([prompt] * 16, [SamplingParams(temperature=1.0, max_tokens=4, seed=round_ * 16 + i) for i in range(16)])
     assert len(smollm2.live_sequences()) <= smollm2.n_seq_max
+
+
+def test_distinct_prefixes_in_one_call_share_their_common_part(smollm2):
+    common = smollm2.tokenize("A long shared problem statement about trains leaving stations at noon. " * 3)
+    tails = [smollm2.tokenize(" First tail."), smollm2.tokenize(" Second, different tail!")]
+    prefixes = [common + t for t in tails]
+    before = smollm2.usage.snapshot()
+    smollm2.next_token_logprobs(prefixes, [smollm2.tokenize(" Yes")[0]])
+    used = smollm2.usage.since(before)
+    assert used.prompt_tokens + used.cached_tokens == sum(len(p) for p in prefixes)
+    assert used.prompt_tokens <= len(common) + sum(len(t) for t in tails)
+    assert used.cached_tokens >= len(common) - 1

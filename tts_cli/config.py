@@ -41,6 +41,7 @@ MODEL_KEYS: Dict[str, type] = {
     "gpu_layers": int,
     "chat_template": str,
     "sources": list,
+    "prm": dict,
 }
 REQUIRED_MODEL_KEYS = frozenset({"file"})
 SOURCE_KEYS: Dict[str, Dict[str, type]] = {
@@ -92,6 +93,7 @@ class ModelSpec:
     chat_template: Optional[str] = None
     description: str = ""
     origin: Optional[Path] = None
+    prm: Optional[Any] = None  # PRMConfig when the model is a token-logit process reward model
 
 
 @dataclass
@@ -285,7 +287,20 @@ def _validate_model(checker: _Checker, name: str, entry: Any) -> ModelSpec:
         chat_template=entry.get("chat_template"),
         description=entry.get("description", ""),
         origin=checker.path,
+        prm=_prm_config(checker, table, entry["prm"]) if "prm" in entry else None,
     )
+
+
+def _prm_config(checker: _Checker, table: Tuple[str, ...], data: Dict[str, Any]) -> Any:
+    from tts_cli.verifiers.token_prm import prm_config_from_dict
+
+    try:
+        return prm_config_from_dict(dict(data))
+    except ValueError as exc:
+        key, _, detail = str(exc).partition(": ")
+        if key in data or key == "preset":
+            checker.fail(table + ("prm",), key, detail)
+        checker.fail(table + ("prm",), None, str(exc))
 
 
 def _check_file_name(checker: _Checker, table: Tuple[str, ...], name: str) -> None:

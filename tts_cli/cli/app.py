@@ -26,9 +26,10 @@ app = typer.Typer(
 
 
 def _register_commands() -> None:
-    from tts_cli.cli import ask_cmd, models_cmd
+    from tts_cli.cli import ask_cmd, models_cmd, strategies_cmd
 
     ask_cmd.register(app)
+    strategies_cmd.register(app)
     app.add_typer(models_cmd.app, name="models", help="List, download and locate GGUF models.")
 
 

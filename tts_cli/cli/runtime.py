@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from tts_cli.engine.types import Engine, EngineOptions
 from tts_cli.env import Environment
@@ -12,8 +13,18 @@ from tts_cli.strategies import SearchConfig
 
 
 def make_config(
-    *, n: int, temperature: float, top_p: float, max_tokens: int, budget: Optional[int], seed: int
+    *,
+    n: int,
+    temperature: float,
+    top_p: float,
+    max_tokens: int,
+    budget: Optional[int],
+    seed: int,
+    **search: Any,
 ) -> SearchConfig:
+    """A SearchConfig from command-line values, with every impossible value a usage error."""
+    from tts_cli.verifiers import AGGREGATIONS
+
     if n < 1:
         raise UsageError(f"-n must be at least 1 (got {n})")
     if temperature < 0:
@@ -24,41 +35,93 @@ def make_config(
         raise UsageError(f"--max-tokens must be at least 1 (got {max_tokens})")
     if budget is not None and budget < 1:
         raise UsageError(f"--budget must be a positive number of tokens (got {budget})")
-    return SearchConfig(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens, budget=budget, seed=seed)
+    width = search.get("beam_width", 2)
+    if width < 1:
+        raise UsageError(f"--beam-width must be at least 1 (got {width})")
+    if search.get("aggregate", "last") not in AGGREGATIONS:
+        raise UsageError(f"--aggregate must be one of {', '.join(AGGREGATIONS)} (got {search['aggregate']!r})")
+    for option in ("max_depth", "iterations", "rounds", "step_tokens"):
+        if option in search and search[option] < 1:
+            raise UsageError(f"--{option.replace('_', '-')} must be at least 1 (got {search[option]})")
+    if search.get("c_puct", 1.0) < 0:
+        raise UsageError(f"--c-puct must be >= 0 (got {search['c_puct']})")
+    return SearchConfig(
+        n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens, budget=budget, seed=seed, **search
+    )
 
 
-def load_policy(
-    env: Environment,
-    ref: Optional[str],
-    models_file: Optional[Path],
-    *,
-    threads: Optional[int] = None,
-    gpu_layers: Optional[int] = None,
-    n_ctx: int = 16384,
-    quiet: bool = False,
-) -> Engine:
-    """Resolve a model name or .gguf path, download it if needed, validate and load it."""
-    from tts_cli.cli.common import ensure_with_progress
-    from tts_cli.config import load_registry, resolve_model_ref
-    from tts_cli.engine import load_engine
-    from tts_cli.gguf import validate_gguf
-    from tts_cli.store import ModelStore
-
-    if n_ctx < 256:
-        raise UsageError(f"--ctx must be at least 256 tokens (got {n_ctx})")
-    if threads is not None and threads < 1:
-        raise UsageError(f"--threads must be at least 1 (got {threads})")
-    registry = load_registry(models_file)
-    spec = resolve_model_ref(ref or registry.default_policy, registry)
-    path = ensure_with_progress(env, ModelStore(), spec)
-    validate_gguf(path)
-    layers = spec.gpu_layers if gpu_layers is None else gpu_layers
-    options = EngineOptions(n_ctx=n_ctx, n_threads=threads, n_gpu_layers=_effective_gpu_layers(layers))
-    if not quiet and env.stderr_isatty:
-        env.err.print(f"[dim]loading {spec.name}…[/dim]", end="\r")
-    return load_engine(path, name=spec.name, options=options, chat_template=spec.chat_template, n_params=spec.params)
+def check_strategy_options(strategy: str, config: SearchConfig) -> None:
+    if strategy in ("beam", "dvts") and config.beam_width > config.n:
+        raise UsageError(f"--beam-width ({config.beam_width}) cannot exceed -n ({config.n}) for {strategy}")
 
 
-def _effective_gpu_layers(layers: int) -> int:
-    """-1 means 'all layers'; llama.cpp's CPU build ignores offload, so this is safe everywhere."""
-    return 999 if layers < 0 else layers
+@dataclass
+class ModelLoader:
+    """Loads each GGUF once per process, so a verifier that is the policy model shares its engine."""
+
+    env: Environment
+    models_file: Optional[Path] = None
+    threads: Optional[int] = None
+    gpu_layers: Optional[int] = None
+    n_ctx: int = 16384
+    quiet: bool = False
+    _engines: dict[Path, Engine] = field(default_factory=dict)
+    _registry: Any = None
+
+    def __post_init__(self) -> None:
+        if self.n_ctx < 256:
+            raise UsageError(f"--ctx must be at least 256 tokens (got {self.n_ctx})")
+        if self.threads is not None and self.threads < 1:
+            raise UsageError(f"--threads must be at least 1 (got {self.threads})")
+
+    @property
+    def registry(self) -> Any:
+        if self._registry is None:
+            from tts_cli.config import load_registry
+
+            self._registry = load_registry(self.models_file)
+        return self._registry
+
+    def spec(self, ref: Optional[str]) -> Any:
+        from tts_cli.config import resolve_model_ref
+
+        return resolve_model_ref(ref or self.registry.default_policy, self.registry)
+
+    def load(self, ref: Optional[str]) -> Engine:
+        """Resolve a model name or .gguf path, download it if needed, validate and load it."""
+        from tts_cli.cli.common import ensure_with_progress
+        from tts_cli.engine import load_engine
+        from tts_cli.gguf import validate_gguf
+        from tts_cli.store import ModelStore
+
+        spec = self.spec(ref)
+        path = ensure_with_progress(self.env, ModelStore(), spec).resolve()
+        if path in self._engines:
+            return self._engines[path]
+        validate_gguf(path)
+        layers = spec.gpu_layers if self.gpu_layers is None else self.gpu_layers
+        options = EngineOptions(n_ctx=self.n_ctx, n_threads=self.threads, n_gpu_layers=999 if layers < 0 else layers)
+        if not self.quiet and self.env.stderr_isatty:
+            self.env.err.print(f"[dim]loading {spec.name}…[/dim]", end="\r")
+        engine = load_engine(path, name=spec.name, options=options, chat_template=spec.chat_template, n_params=spec.params)
+        self._engines[path] = engine
+        return engine
+
+    def load_verifier(self, ref: Optional[str], kind: Optional[str]) -> Any:
+        """A verifier on model ``ref``: a token PRM when models.toml gives it a ``prm`` table (or
+        ``kind`` says so), else the LLM judge."""
+        from tts_cli.verifiers import make_verifier
+
+        if ref is None:
+            return None
+        spec = self.spec(ref)
+        engine = self.load(ref)
+        kind = kind or ("token-prm" if spec.prm is not None else "judge")
+        if kind == "token-prm":
+            return make_verifier(kind, engine, config=spec.prm or "math-shepherd")
+        return make_verifier(kind, engine)
+
+    def close(self) -> None:
+        for engine in self._engines.values():
+            engine.close()
+        self._engines.clear()

@@ -350,19 +350,16 @@ class LlamaEngine:
                 if donor is not None and shared > 0:
                     self._ll.llama_memory_seq_cp(self._mem, donor, seq_id, 0, shared)
                     usage.cached_tokens += shared
-                self._slots.occupy(seq_id, prefix[:shared])
-            # Evaluate all but the last token of every prefix, packed into as few batches as possible.
-            pending = [
-                (seq_id, pos, prefix[pos])
-                for seq_id, prefix in claimed
-                for pos in range(len(self._slots.get(seq_id).tokens), len(prefix) - 1)
-            ]
-            for start in range(0, len(pending), self.n_batch):
-                self._batch_clear()
-                for seq_id, pos, token in pending[start : start + self.n_batch]:
-                    self._batch_add(token, pos, seq_id, logits=False)
-                self._decode()
-            usage.prompt_tokens += len(pending)
+                # Evaluate all but the last token now, so later prefixes of this call can copy
+                # what they share with this one (e.g. the question, for a verifier's prompts).
+                for start in range(shared, len(prefix) - 1, self.n_batch):
+                    stop = min(start + self.n_batch, len(prefix) - 1)
+                    self._batch_clear()
+                    for pos in range(start, stop):
+                        self._batch_add(prefix[pos], pos, seq_id, logits=False)
+                    self._decode()
+                    usage.prompt_tokens += stop - start
+                self._slots.occupy(seq_id, prefix[:-1])
             # The last token of every prefix in one batch, with logits.
             self._batch_clear()
             for seq_id, prefix in claimed:

@@ -1,0 +1,42 @@
+"""`tts strategies`: the registered strategies, one line each, with their options."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+
+def strategies(
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list on stdout.")] = False,
+) -> None:
+    """List the search strategies with one line each and their options."""
+    from rich.table import Table
+
+    from tts_cli.env import Environment
+    from tts_cli.strategies import available
+
+    env = Environment()
+    infos = available()
+    if as_json:
+        rows = [
+            {"name": i.name, "summary": i.summary, "needs_verifier": i.needs_verifier, "options": list(i.options)}
+            for i in infos
+        ]
+        env.stdout.write(json.dumps(rows) + "\n")
+        return
+    if not env.stdout_isatty:
+        for i in infos:
+            env.stdout.write(f"{i.name}\t{i.summary}\t{' '.join(i.options)}\n")
+        return
+    table = Table(show_edge=False, header_style="bold")
+    for column in ("strategy", "what it does", "verifier", "options"):
+        table.add_column(column)
+    for i in infos:
+        table.add_row(i.name, i.summary, "needed" if i.needs_verifier else "optional", " ".join(i.options))
+    env.out.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("strategies")(strategies)

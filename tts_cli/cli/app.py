@@ -5,8 +5,12 @@ from __future__ import annotations
 import sys
 from typing import Optional, Sequence
 
-import click
 import typer
+
+try:  # Typer >= 0.24 vendors its own copy of click
+    from typer._click.exceptions import ClickException, UsageError as ClickUsageError
+except ImportError:  # pragma: no cover - older Typer depends on click itself
+    from click.exceptions import ClickException, UsageError as ClickUsageError
 
 from tts_cli.errors import ExitStatus, TTSError
 
@@ -26,9 +30,10 @@ app = typer.Typer(
 
 
 def _register_commands() -> None:
-    from tts_cli.cli import ask_cmd, models_cmd, strategies_cmd
+    from tts_cli.cli import ask_cmd, models_cmd, solve_cmd, strategies_cmd
 
     ask_cmd.register(app)
+    solve_cmd.register(app)
     strategies_cmd.register(app)
     app.add_typer(models_cmd.app, name="models", help="List, download and locate GGUF models.")
 
@@ -49,12 +54,12 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     except TTSError as exc:
         _report(Environment(), str(exc))
         return int(exc.exit_status)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return int(exc.exit_code)
-    except click.ClickException as exc:
+    except ClickException as exc:
         exc.show()
-        return int(ExitStatus.USAGE) if isinstance(exc, click.UsageError) else int(exc.exit_code)
-    except (KeyboardInterrupt, click.Abort):
+        return int(ExitStatus.USAGE) if isinstance(exc, ClickUsageError) else int(exc.exit_code)
+    except (KeyboardInterrupt, typer.Abort):
         _report(Environment(), "interrupted")
         return int(ExitStatus.INTERRUPTED)
     except BrokenPipeError:

@@ -125,3 +125,57 @@ class ModelLoader:
         for engine in self._engines.values():
             engine.close()
         self._engines.clear()
+
+
+@dataclass
+class Session:
+    """Everything a command needs to run searches: settings checked, models loaded once."""
+
+    config: SearchConfig
+    strategy: str
+    policy: Engine
+    verifier: Any
+    prompts: Any
+    loader: ModelLoader
+
+    def solve(self, question: str, tree: Any = None) -> Any:
+        from tts_cli.solver import solve
+
+        return solve(
+            question, strategy=self.strategy, policy=self.policy, config=self.config,
+            prompts=self.prompts, verifier=self.verifier, tree=tree,
+        )
+
+    def close(self) -> None:
+        self.loader.close()
+
+
+def check_settings(settings: Any) -> SearchConfig:
+    """Validate options and the strategy before any model is loaded (fail fast on typos)."""
+    from tts_cli.strategies import get_strategy
+
+    config = settings.search_config()
+    info = get_strategy(settings.strategy)
+    check_strategy_options(settings.strategy, config)
+    if info.needs_verifier and settings.verifier is None:
+        raise UsageError(f"strategy {settings.strategy} needs a verifier: pass --verifier MODEL")
+    return config
+
+
+def open_session(env: Environment, settings: Any, config: SearchConfig, *, quiet: bool = False) -> Session:
+    from tts_cli.prompts import prompt_set
+
+    loader = ModelLoader(
+        env, settings.models_file, threads=settings.threads, gpu_layers=settings.gpu_layers,
+        n_ctx=settings.ctx, quiet=quiet,
+    )
+    try:
+        policy = loader.load(settings.policy)
+        verifier = loader.load_verifier(settings.verifier, settings.verifier_kind)
+    except BaseException:
+        loader.close()
+        raise
+    return Session(
+        config=config, strategy=settings.strategy, policy=policy, verifier=verifier,
+        prompts=prompt_set("math", settings.system_prompt), loader=loader,
+    )

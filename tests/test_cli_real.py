@@ -1,0 +1,136 @@
+"""`tts ask` / `tts solve` as a user runs them: a real subprocess on the real smollm2-135m model."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.real
+
+FAST = ["--policy", "smollm2-135m", "--max-tokens", "24", "--threads", "2"]
+
+
+def tts(*args: str, stdin: bytes | None = None, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
+    env = {**os.environ, "NO_COLOR": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "tts_cli", *args], input=stdin, capture_output=True, timeout=timeout, env=env
+    )
+
+
+def one_line_error(proc: subprocess.CompletedProcess[bytes]) -> str:
+    err = proc.stderr.decode()
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.startswith("tts: error:")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+@pytest.fixture(autouse=True)
+def _model(smollm2_path: Path) -> None:
+    """Make sure the model is in the cache before any subprocess needs it."""
+
+
+def test_ask_prints_only_the_answer_on_stdout_and_cost_on_stderr():
+    proc = tts("ask", "What is 2 + 3?", *FAST)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert len(proc.stdout.decode().splitlines()) == 1
+    err = proc.stderr.decode()
+    assert "smollm2-135m" in err and "generated" in err and "FLOPs" in err
+    assert "\x1b[" not in proc.stdout.decode() + err  # not a terminal: no escape codes
+
+
+def test_ask_json_has_answer_candidates_and_measured_cost():
+    proc = tts("ask", "What is 2 + 3?", *FAST, "--json", "-s", "majority", "-n", "3", "--seed", "5")
+    assert proc.returncode == 0, proc.stderr.decode()
+    data = json.loads(proc.stdout)
+    assert data["strategy"] == "majority"
+    assert len(data["candidates"]) == 3 and all({"answer", "text"} <= set(c) for c in data["candidates"])
+    policy = data["cost"]["policy"]
+    assert policy["model"] == "smollm2-135m"
+    assert policy["prompt_tokens"] > 0 and policy["generated_tokens"] > 0
+    # three samples of one prompt: the prompt is evaluated once and copied twice
+    assert policy["cached_tokens"] >= 2 * policy["prompt_tokens"]
+    assert data["cost"]["verifier"] is None
+    assert data["cost"]["flops"] == pytest.approx(2 * 134515008 * (policy["prompt_tokens"] + policy["generated_tokens"]))
+    again = json.loads(tts("ask", "What is 2 + 3?", *FAST, "--json", "-s", "majority", "-n", "3", "--seed", "5").stdout)
+    assert [c["text"] for c in again["candidates"]] == [c["text"] for c in data["candidates"]]
+
+
+def test_ask_reads_the_question_from_stdin():
+    proc = tts("ask", "-", *FAST, "--quiet", stdin=b"What is 2 + 3?\n")
+    assert proc.returncode == 0 and proc.stdout.strip()
+    assert proc.stderr.decode().strip() == ""
+
+
+@pytest.mark.parametrize(
+    "args, stdin, code, words",
+    [
+        (["ask", "   "], None, 2, "empty"),
+        (["ask", "-"], b"\x00\x01binary", 2, "binary"),
+        (["ask", "-"], b"caf\xe9 invalid utf-8", 2, "UTF-8"),
+        (["ask", "hi", "-s", "beem"], None, 2, "did you mean 'beam'"),
+        (["ask", "hi", "-n", "0"], None, 2, "-n must be at least 1"),
+        (["ask", "hi", "--temperature", "-1"], None, 2, "--temperature"),
+        (["ask", "hi", "--budget", "-5"], None, 2, "--budget"),
+        (["ask", "hi", "-s", "beam", "-n", "2", "--beam-width", "4", "--verifier", "smollm2-135m"], None, 2, "beam-width"),
+        (["ask", "hi", "-s", "beam"], None, 2, "needs a verifier"),
+        (["ask", "hi", "--policy", "no-such-model"], None, 2, "unknown model"),
+        (["ask", "hi", "--policy", "/nonexistent/model.gguf"], None, 3, "not found"),
+    ],
+)
+def test_bad_input_gives_one_line_error_and_documented_exit_code(args, stdin, code, words):
+    proc = tts(*args, stdin=stdin)
+    assert proc.returncode == code, proc.stderr.decode()
+    assert words.lower() in one_line_error(proc).lower()
+
+
+def test_a_file_that_is_not_a_gguf_is_a_model_error(tmp_path):
+    fake = tmp_path / "fake.gguf"
+    fake.write_text("this is not a model")
+    proc = tts("ask", "hi", "--policy", str(fake))
+    assert proc.returncode == 3
+    assert "gguf" in one_line_error(proc).lower()
+
+
+def test_solve_keeps_going_past_a_malformed_line(tmp_path):
+    problems = tmp_path / "p.jsonl"
+    problems.write_text(
+        json.dumps({"id": "a", "question": "What is 1 + 1?", "answer": "#### 2"}) + "\n"
+        + "{not json\n"
+        + json.dumps({"id": "c", "question": "What is 2 + 2?", "answer": "#### 4"}) + "\n"
+    )
+    proc = tts("solve", str(problems), *FAST, "--no-tree")
+    assert proc.returncode == 4
+    records = [json.loads(line) for line in proc.stdout.decode().splitlines()]
+    assert [r["id"] for r in records] == ["a", 2, "c"]
+    assert "error" in records[1] and "line 2" in records[1]["error"]
+    assert {"answer", "correct", "gold", "cost"} <= set(records[0])
+    assert "line 2" in proc.stderr.decode()
+
+
+def test_solve_interrupted_by_sigint_then_resumed(tmp_path):
+    problems = tmp_path / "p.txt"
+    problems.write_text("".join(f"What is {i} + {i}?\n" for i in range(1, 41)))
+    out = tmp_path / "out.jsonl"
+    args = [sys.executable, "-m", "tts_cli", "solve", str(problems), "-o", str(out), *FAST, "--no-tree", "--max-tokens", "48"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and (not out.exists() or len(out.read_text().splitlines()) < 3):
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err.decode()
+    assert "Traceback" not in err.decode() and "--resume" in err.decode()
+    first = [json.loads(line) for line in out.read_text().splitlines()]  # valid JSONL
+    assert 3 <= len(first) < 40
+    resumed = subprocess.run([*args, "--resume"], capture_output=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr.decode()
+    ids = [json.loads(line)["id"] for line in out.read_text().splitlines()]
+    assert sorted(ids) == list(range(1, 41))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -19,6 +19,9 @@ def ask(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the answer; no cost summary.")] = False,
+    no_live: Annotated[
+        bool, typer.Option("--no-live", help="No live search tree (it is off anyway when stderr is not a terminal).")
+    ] = False,
 ) -> None:
     """Answer QUESTION with a small local model, spending compute with the chosen strategy."""
     from tts_cli.cli.runtime import check_settings, open_session
@@ -31,7 +34,10 @@ def ask(
     text = read_question(question, sys.stdin.buffer, bool(env.stdin_isatty))
     session = open_session(env, settings, config, quiet=quiet)
     try:
-        solution = session.solve(text)
+        if quiet or no_live or not env.stderr_isatty:
+            solution = session.solve(text)
+        else:
+            solution = _solve_live(env, session, text)
     finally:
         session.close()
     if as_json:
@@ -41,6 +47,19 @@ def ask(
     env.stdout.flush()
     if not quiet:
         env.err.print(cost_table(solution.cost))
+
+
+def _solve_live(env: Any, session: Any, text: str) -> Any:
+    from tts_cli.display.tree_view import LiveTree
+    from tts_cli.tree import SearchTree
+
+    tree = SearchTree(text)
+    with LiveTree(env.err, tree, title=session.strategy) as live:
+        session.policy.on_step = live.on_tokens
+        try:
+            return session.solve(text, tree=tree)
+        finally:
+            session.policy.on_step = None
 
 
 def register(app: typer.Typer) -> None:

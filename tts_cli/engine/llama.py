@@ -13,7 +13,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -118,6 +118,7 @@ class LlamaEngine:
         self._bos_text = self._token_text(ll.llama_vocab_bos(self._vocab))
         self._eos_text = self._token_text(ll.llama_vocab_eos(self._vocab))
         self.usage = ModelUsage(model=self.name, params=self.n_params)
+        self.on_step: Optional[Callable[[int], None]] = None  # progress hook: tokens generated in this call
         self.usage.load_seconds = time.perf_counter() - started
 
     # ----------------------------------------------------------------- text
@@ -252,6 +253,8 @@ class LlamaEngine:
                 self._accept(r, row)
             usage.generated_tokens += len(active)
             active = [r for r in active if r.finish_reason is None]
+            if self.on_step is not None:
+                self.on_step(sum(len(r.tokens) for r in running))
 
     def _accept(self, r: _Running, logits_row: int) -> None:
         """Sample the next token of ``r`` from ``logits_row`` and update its text and status."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Iterator, Optional
@@ -81,6 +82,7 @@ def solve(
                     progress.advance(correct=None, failed=True)
                     continue
                 record: dict[str, Any] = {"id": item.id, **solution.to_dict(include_tree=not no_tree)}
+                record["finished_at"] = time.time()
                 correct: Optional[bool] = None
                 if item.gold is not None:
                     correct = answers_equivalent(solution.answer, item.gold)

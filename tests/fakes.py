@@ -59,7 +59,7 @@ class ScriptedEngine:
             self._count_prefix(prefix, usage)
             reply = self._script(self.detokenize(prefix), p, index)
             out.append(self._complete(reply, p))
-            usage.generated_tokens += max(1, len(out[-1].tokens))
+            usage.generated_tokens += out[-1].generated_tokens
         return out
 
     def next_token_logprobs(
@@ -90,4 +90,11 @@ class ScriptedEngine:
         if len(reply) > params.max_tokens:
             reply = reply[: params.max_tokens]
             text, finish, stop = reply, "length", None
-        return Completion(text=text, tokens=[ord(c) for c in reply], finish_reason=finish, stop=stop)
+        # like llama.cpp: an answer that ends costs one more sampled token (the end-of-generation one)
+        return Completion(
+            text=text,
+            tokens=[ord(c) for c in reply],
+            finish_reason=finish,
+            stop=stop,
+            generated_tokens=len(reply) + (finish == "eos"),
+        )

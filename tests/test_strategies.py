@@ -22,7 +22,7 @@ from tts_cli.strategies.mcts import (
     puct_score,
     select_child,
 )
-from tts_cli.strategies.steps import completion_costs, split_steps, spread
+from tts_cli.strategies.steps import split_steps, spread
 from tts_cli.tree import CHOSEN, FINISHED, PRUNED, SearchTree
 
 QUESTION = "What is x?"
@@ -118,16 +118,6 @@ def test_capped_tokens_never_lets_a_round_overshoot():
     assert capped_tokens(config, 4, spent=0, limit=30) == 12
     assert capped_tokens(config, 4, spent=47) == 0
     assert capped_tokens(SearchConfig(max_tokens=100), 4, spent=10**6, limit=30) == 30
-
-
-def test_completion_costs_match_either_engine_rule():
-    eos = Completion(text="ab", tokens=[1, 2], finish_reason="eos")
-    stop = Completion(text="c", tokens=[3, 4, 5], finish_reason="stop")
-    empty = Completion(text="", tokens=[], finish_reason="eos")
-    # scripted engine: max(1, len); llama.cpp: the end-of-generation token is sampled too
-    assert completion_costs([eos, stop, empty], 6) == [2, 3, 1]
-    assert completion_costs([eos, stop, empty], 7) == [3, 3, 1]
-    assert completion_costs([eos, stop], None) == [2, 3]
 
 
 # ----------------------------------------------------------------------- verifier required

@@ -237,7 +237,13 @@ class LlamaEngine:
                 self._slots.release(head_seq)
         ordered = sorted(running, key=lambda r: r.index)
         return [
-            Completion(text=r.text, tokens=list(r.tokens), finish_reason=r.finish_reason or "length", stop=r.stop)
+            Completion(
+                text=r.text,
+                tokens=list(r.tokens),
+                finish_reason=r.finish_reason or "length",
+                stop=r.stop,
+                generated_tokens=len(r.tokens) + (r.finish_reason == "eos"),
+            )
             for r in ordered
         ]
 

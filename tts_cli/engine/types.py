@@ -33,6 +33,7 @@ class Completion:
     tokens: list[int]
     finish_reason: str  # "stop" | "eos" | "length"
     stop: Optional[str] = None
+    generated_tokens: int = 0  # what the engine counted for this completion (a sampled EOS included)
 
     @property
     def finished(self) -> bool:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from tts_cli.strategies.base import SearchContext, SearchResult
 from tts_cli.strategies.registry import register
-from tts_cli.strategies.sampling import sample_solutions
+from tts_cli.strategies.steps import sample_full
 
 
-@register("greedy", summary="One chain-of-thought at temperature 0 (the baseline).", options=("--max-tokens",))
+@register("greedy", summary="One chain-of-thought at temperature 0 (the baseline).", options=("--max-tokens", "--budget"))
 def run(ctx: SearchContext) -> SearchResult:
-    candidates = sample_solutions(ctx, 1, temperature=0.0)
-    if not candidates:
+    greedy_ctx = replace(ctx, config=replace(ctx.config, temperature=0.0))
+    samples = sample_full(greedy_ctx, 1)
+    if not samples:
         return SearchResult(answer=None, chosen=None, candidates=[], info={"reason": "budget exhausted"})
-    ctx.tree.mark_chosen(candidates[0].node_id or 0)
-    return SearchResult(answer=candidates[0].answer, chosen=0, candidates=candidates)
+    candidate = samples[0].candidate
+    ctx.tree.mark_chosen(candidate.node_id or 0)
+    return SearchResult(answer=candidate.answer, chosen=0, candidates=[candidate])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tts_cli.grading import majority_answer
 from tts_cli.strategies.base import SearchContext, SearchResult
 from tts_cli.strategies.registry import register
-from tts_cli.strategies.sampling import sample_solutions
+from tts_cli.strategies.steps import sample_full
 
 
 @register(
@@ -14,9 +14,9 @@ from tts_cli.strategies.sampling import sample_solutions
     options=("-n", "--temperature", "--top-p", "--max-tokens", "--budget"),
 )
 def run(ctx: SearchContext) -> SearchResult:
-    candidates = sample_solutions(ctx, ctx.config.n)
+    candidates = [s.candidate for s in sample_full(ctx, ctx.config.n)]
     chosen, groups = majority_answer([c.answer for c in candidates])
-    votes = {candidates[g[0]].answer or "": len(g) for g in groups}
+    votes = [{"answer": candidates[g[0]].answer, "votes": len(g)} for g in groups]
     for group in groups:
         for i in group:
             candidates[i].score = len(group) / len(candidates)

@@ -81,41 +81,12 @@ def spread(total: int, parts: int) -> list[int]:
     return [base + (1 if i < extra else 0) for i in range(parts)]
 
 
-def completion_costs(completions: Sequence[Completion], delta: Optional[int]) -> list[int]:
-    """Generated-token cost of each completion, summing to the engine's usage delta ``delta``.
-
-    The llama.cpp engine counts every sampled token, an end-of-generation token included
-    (``len(tokens) + 1`` for ``eos``); the scripted test engine counts ``max(1, len(tokens))``.
-    Whichever rule reproduces the measured delta is used; otherwise the second rule with the
-    difference put on the first completion, so the tree total always equals what the engine spent.
-    """
-    simple = [max(1, len(c.tokens)) for c in completions]
-    with_eos = [len(c.tokens) + (1 if c.finish_reason == "eos" else 0) for c in completions]
-    if delta is None:
-        return simple
-    for rule in (with_eos, simple):
-        if sum(rule) == delta:
-            return rule
-    if simple:
-        simple[0] = max(0, simple[0] + delta - sum(simple))
-    return simple
-
-
-def _generated_so_far(ctx: SearchContext) -> Optional[int]:
-    usage = getattr(ctx.policy, "usage", None)
-    value = getattr(usage, "generated_tokens", None)
-    return value if isinstance(value, int) else None
-
-
 def generate(
     ctx: SearchContext, prefixes: Sequence[Sequence[int]], params: Sequence[SamplingParams]
 ) -> tuple[list[Completion], list[int]]:
     """One batched generate call; returns the completions and the token cost of each."""
-    before = _generated_so_far(ctx)
     completions = ctx.policy.generate([list(p) for p in prefixes], list(params))
-    after = _generated_so_far(ctx)
-    delta = after - before if before is not None and after is not None else None
-    return completions, completion_costs(completions, delta)
+    return completions, [c.generated_tokens for c in completions]
 
 
 def settle_tree(tree: SearchTree) -> None:

@@ -98,3 +98,33 @@ class ScriptedEngine:
             stop=stop,
             generated_tokens=len(reply) + (finish == "eos"),
         )
+
+
+class ScriptedVerifier:
+    """Scores each step from a dict keyed by the step text; counts one unit of usage per scored step."""
+
+    name = "scripted-prm"
+
+    def __init__(self, scores: Optional[dict[str, float]] = None, default: float = 0.5) -> None:
+        self.scores = dict(scores or {})
+        self.default = default
+        self.usage = ModelUsage(model=self.name, params=500)
+        self.calls: list[int] = []  # solutions per score call
+        self.scored_steps = 0
+
+    def score(
+        self, question: str, solutions: Sequence[Sequence[str]], *, last_only: bool = False
+    ) -> list[list[float]]:
+        self.calls.append(len(solutions))
+        out = []
+        for steps in solutions:
+            chosen = list(steps[-1:]) if last_only else list(steps)
+            self.scored_steps += len(chosen)
+            self.usage.prompt_tokens += sum(max(1, len(s)) for s in chosen)
+            out.append([self.scores.get(s, self.default) for s in chosen])
+        return out
+
+
+def generated(text: str) -> str:
+    """What the policy generated so far (the text after the chat prompt)."""
+    return text.rsplit("<assistant>", 1)[-1]

@@ -6,7 +6,7 @@ import math
 from typing import Optional, Sequence
 
 import pytest
-from fakes import ScriptedEngine
+from fakes import ScriptedEngine, ScriptedVerifier, generated
 
 from tts_cli.cost import ModelUsage
 from tts_cli.engine.types import Completion, SamplingParams
@@ -28,36 +28,6 @@ from tts_cli.tree import CHOSEN, FINISHED, PRUNED, SearchTree
 QUESTION = "What is x?"
 VERIFIED = ("best-of-n", "weighted", "beam", "dvts", "mcts")
 ALL = VERIFIED + ("refine",)
-
-
-class ScriptedVerifier:
-    """Scores each step from a dict keyed by the step text; counts one unit of usage per scored step."""
-
-    name = "scripted-prm"
-
-    def __init__(self, scores: Optional[dict[str, float]] = None, default: float = 0.5) -> None:
-        self.scores = dict(scores or {})
-        self.default = default
-        self.usage = ModelUsage(model=self.name, params=500)
-        self.calls: list[int] = []  # solutions per score call
-        self.scored_steps = 0
-
-    def score(
-        self, question: str, solutions: Sequence[Sequence[str]], *, last_only: bool = False
-    ) -> list[list[float]]:
-        self.calls.append(len(solutions))
-        out = []
-        for steps in solutions:
-            chosen = list(steps[-1:]) if last_only else list(steps)
-            self.scored_steps += len(chosen)
-            self.usage.prompt_tokens += sum(max(1, len(s)) for s in chosen)
-            out.append([self.scores.get(s, self.default) for s in chosen])
-        return out
-
-
-def generated(text: str) -> str:
-    """What the policy generated so far (the text after the chat prompt)."""
-    return text.rsplit("<assistant>", 1)[-1]
 
 
 def make_ctx(engine: ScriptedEngine, verifier=None, **config) -> SearchContext:

@@ -74,16 +74,8 @@ class SearchResult:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def capped_max_tokens(config: SearchConfig, samples: int, spent: int = 0) -> int:
-    """Per-sample token limit so that ``samples`` more samples cannot push spending past the budget."""
-    if config.budget is None:
-        return config.max_tokens
-    remaining = max(0, config.budget - spent)
-    return max(0, min(config.max_tokens, remaining // max(1, samples)))
-
-
 def capped_tokens(config: SearchConfig, samples: int, spent: int = 0, limit: Optional[int] = None) -> int:
-    """Like ``capped_max_tokens`` but with a per-sample ceiling ``limit`` (default ``config.max_tokens``).
+    """Per-sample token limit (at most ``limit``, default ``config.max_tokens``) under the budget.
 
     ``samples`` sequences each given the returned limit can together never generate more than what
     is left of the budget, so a round of batched generation cannot overshoot it.

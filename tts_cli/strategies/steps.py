@@ -113,13 +113,15 @@ class Sample:
     step_scores: list[float] = field(default_factory=list)
 
 
-def sample_full(ctx: SearchContext, n: int) -> list[Sample]:
-    """``n`` complete solutions from the prompt in one batch, recorded as children of the root."""
+def sample_full(ctx: SearchContext, n: int, *, first_index: int = 0) -> list[Sample]:
+    """``n`` complete solutions from the prompt in one batch, recorded as children of the root.
+
+    Sample ``i`` uses seed index ``first_index + i``, so a later batch draws new samples."""
     config = ctx.config
     max_tokens = capped_tokens(config, n, spent=ctx.tree.total_tokens)
     if n <= 0 or max_tokens <= 0:
         return []
-    params = [config.sampling(i, max_tokens=max_tokens) for i in range(n)]
+    params = [config.sampling(first_index + i, max_tokens=max_tokens) for i in range(n)]
     completions, costs = generate(ctx, [ctx.prompt] * n, params)
     samples = []
     for completion, cost in zip(completions, costs):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from tts_cli.strategies.base import SearchContext, SearchResult
 from tts_cli.strategies.registry import register
-from tts_cli.strategies.steps import Partial, Stepper, pick_best, require_verifier, settle_tree, spread
+from tts_cli.strategies.steps import STEP_SEARCH_OPTIONS, Partial, Stepper, pick_best, require_verifier, settle_tree, spread
 
 
 @register(
@@ -22,14 +22,7 @@ from tts_cli.strategies.steps import Partial, Stepper, pick_best, require_verifi
     options=(
         "-n",
         "--beam-width",
-        "--max-depth",
-        "--step-tokens",
-        "--temperature",
-        "--top-p",
-        "--max-tokens",
-        "--budget",
-        "--verifier",
-        "--aggregate",
+        *STEP_SEARCH_OPTIONS,
     ),
 )
 def run(ctx: SearchContext) -> SearchResult:

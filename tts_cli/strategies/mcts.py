@@ -34,6 +34,7 @@ from tts_cli.grading import extract_answer
 from tts_cli.strategies.base import Candidate, SearchContext, SearchResult, capped_tokens
 from tts_cli.strategies.registry import register
 from tts_cli.strategies.steps import (
+    STEP_SEARCH_OPTIONS,
     Partial,
     Stepper,
     aggregate,
@@ -117,14 +118,7 @@ def most_visited_path(stats: dict[int, Stat], children: dict[int, list[int]], ro
         "--iterations",
         "--beam-width",
         "--c-puct",
-        "--max-depth",
-        "--step-tokens",
-        "--temperature",
-        "--top-p",
-        "--max-tokens",
-        "--budget",
-        "--verifier",
-        "--aggregate",
+        *STEP_SEARCH_OPTIONS,
     ),
 )
 def run(ctx: SearchContext) -> SearchResult:

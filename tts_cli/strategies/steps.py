@@ -23,10 +23,19 @@ from tts_cli.prompts import STEP_SEPARATOR
 from tts_cli.strategies.base import Candidate, SearchContext, capped_tokens
 from tts_cli.tree import ACTIVE, CHOSEN, FINISHED, PRUNED, SearchTree
 
-try:  # the verifier package owns aggregation; keep working while it is being written
-    from tts_cli.verifiers.aggregate import aggregate as _aggregate
-except ImportError:  # pragma: no cover - only before tts_cli/verifiers/aggregate.py exists
-    _aggregate = None
+from tts_cli.verifiers.aggregate import aggregate
+
+# the options every step-level search strategy reads (shown by `tts strategies`)
+STEP_SEARCH_OPTIONS = (
+    "--max-depth",
+    "--step-tokens",
+    "--temperature",
+    "--top-p",
+    "--max-tokens",
+    "--budget",
+    "--verifier",
+    "--aggregate",
+)
 
 
 # ----------------------------------------------------------------------------- small helpers
@@ -35,27 +44,6 @@ except ImportError:  # pragma: no cover - only before tts_cli/verifiers/aggregat
 def split_steps(text: str) -> list[str]:
     """The non-empty steps of a solution, split on blank lines and stripped."""
     return [part.strip() for part in text.split(STEP_SEPARATOR) if part.strip()]
-
-
-def aggregate(scores: Sequence[float], how: str = "last") -> float:
-    """A solution score from its step scores (``last``, ``min``, ``prod`` or ``mean``); [] -> 0.0."""
-    if _aggregate is not None:
-        return float(_aggregate(scores, how))
-    values = [float(s) for s in scores]  # pragma: no cover
-    if not values:
-        return 0.0
-    if how == "last":
-        return values[-1]
-    if how == "min":
-        return min(values)
-    if how == "prod":
-        out = 1.0
-        for v in values:
-            out *= v
-        return out
-    if how == "mean":
-        return sum(values) / len(values)
-    raise ValueError(f"unknown aggregation {how!r}")
 
 
 def require_verifier(ctx: SearchContext, strategy: str) -> Any:

@@ -9,6 +9,7 @@ the line when it can be found, and the key path (``models.foo.context``).
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import re
 import sys
@@ -130,9 +131,9 @@ def registry_files(models_file: Optional[Path] = None) -> List[Path]:
         files.append(user_file)
     env_file = os.environ.get("TTS_MODELS")
     if env_file:
-        files.append(_existing(Path(env_file).expanduser(), "$TTS_MODELS"))
+        files.append(_existing(_expand_user(env_file), "$TTS_MODELS"))
     if models_file is not None:
-        files.append(_existing(Path(models_file).expanduser(), "--models"))
+        files.append(_existing(_expand_user(str(models_file)), "--models"))
     return files
 
 
@@ -157,7 +158,7 @@ def resolve_model_ref(ref: str, registry: Registry) -> ModelSpec:
     path separator) turned into an ad-hoc spec that uses the file in place."""
     if not _looks_like_path(ref):
         return registry.get(ref)
-    path = Path(ref).expanduser()
+    path = _expand_user(ref)
     if not path.is_file():
         raise ModelError(f"model file not found: {ref}")
     path = path.resolve()
@@ -173,6 +174,14 @@ def resolve_model_ref(ref: str, registry: Registry) -> ModelSpec:
 def _looks_like_path(ref: str) -> bool:
     separators = {"/", os.sep} | ({os.altsep} if os.altsep else set())
     return ref.lower().endswith(".gguf") or any(sep in ref for sep in separators)
+
+
+def _expand_user(value: str) -> Path:
+    """``Path(value).expanduser()``, or the path as written when ``~user`` has no home."""
+    try:
+        return Path(value).expanduser()
+    except RuntimeError:
+        return Path(value)
 
 
 def _existing(path: Path, what: str) -> Path:
@@ -305,7 +314,7 @@ def _prm_config(checker: _Checker, table: Tuple[str, ...], data: Dict[str, Any])
 
 def _check_file_name(checker: _Checker, table: Tuple[str, ...], name: str) -> None:
     # The file lands in the cache directory: a path here could write anywhere.
-    if not name or name in {".", ".."} or "/" in name or "\\" in name or name.startswith(".part"):
+    if not name or name in {".", ".."} or "/" in name or "\\" in name or "\x00" in name or name.startswith(".part"):
         checker.fail(table, "file", f"must be a plain file name, got {name!r}")
 
 
@@ -324,6 +333,8 @@ def _validate_source(checker: _Checker, model: str, index: int, source: Any) -> 
     if kind == "pypi-chunks":
         _check_chunks(checker, table, index, source["packages"], source["members"])
     if kind == "path":
+        if not source["path"] or "\x00" in source["path"]:
+            checker.fail(table, "path", f"expected a file path, got {_describe(source['path'])}", index)
         return ModelSource(kind=kind, path=str(_resolve_relative(checker.path, source["path"])))
     return ModelSource(
         kind=kind,
@@ -351,7 +362,7 @@ def _check_chunks(
 
 
 def _resolve_relative(models_file: Path, value: str) -> Path:
-    path = Path(value).expanduser()
+    path = _expand_user(value)
     return path if path.is_absolute() else (models_file.parent / path).resolve()
 
 
@@ -377,7 +388,7 @@ def _describe(value: Any) -> str:
 
 
 def _dotted_part(part: str) -> str:
-    return part if re.fullmatch(r"[A-Za-z0-9_-]+", part) else f'"{part}"'
+    return part if re.fullmatch(r"[A-Za-z0-9_-]+", part) else json.dumps(part, ensure_ascii=False)
 
 
 def _header_pattern(table: Tuple[str, ...], array: bool) -> re.Pattern[str]:

@@ -3,8 +3,9 @@ metadata values (architecture, context length, chat template) and the parameter 
 
 Layout (little-endian): magic ``GGUF``, uint32 version, uint64 tensor_count, uint64 kv_count, then
 kv_count entries (string key, uint32 type, value), then tensor_count tensor infos (string name,
-uint32 n_dims, n_dims x uint64 dims, uint32 type, uint64 offset). A string is a uint64 length and
-that many UTF-8 bytes. Every length read is bounded by the file size, so garbage fails fast.
+uint32 n_dims, n_dims x uint64 dims, uint32 type, uint64 offset), then the tensor data, which starts
+at the next multiple of ``general.alignment`` (default 32). A string is a uint64 length and that many
+UTF-8 bytes. Every length read is bounded by the file size, so garbage fails fast.
 """
 
 from __future__ import annotations
@@ -24,6 +25,17 @@ MAX_COUNT = 100_000
 MAX_STRING = 64 * 1024 * 1024
 MAX_ARRAY_DEPTH = 4
 MAX_DIMS = 8
+DEFAULT_ALIGNMENT = 32
+
+# ggml tensor types -> (elements per block, bytes per block), as in gguf-py's GGML_QUANT_SIZES.
+# A type missing here (a newer quantisation) skips the tensor-data size check: llama.cpp decides.
+_GGML_BLOCKS: Dict[int, Tuple[int, int]] = {
+    0: (1, 4), 1: (1, 2), 2: (32, 18), 3: (32, 20), 6: (32, 22), 7: (32, 24), 8: (32, 34), 9: (32, 36),
+    10: (256, 84), 11: (256, 110), 12: (256, 144), 13: (256, 176), 14: (256, 210), 15: (256, 292),
+    16: (256, 66), 17: (256, 74), 18: (256, 98), 19: (256, 50), 20: (32, 18), 21: (256, 110),
+    22: (256, 82), 23: (256, 136), 24: (1, 1), 25: (1, 2), 26: (1, 4), 27: (1, 8), 28: (1, 8),
+    29: (256, 56), 30: (1, 2), 34: (256, 54), 35: (256, 66), 39: (32, 17),
+}
 
 # GGUF value types -> struct format of one element (strings and arrays are handled apart).
 _SCALARS: Dict[int, str] = {
@@ -48,8 +60,14 @@ def read_gguf_header(path: PathLike) -> GGUFHeader:
     return _parse_header(path, data)
 
 
-def validate_gguf(path: PathLike, expected_size: Optional[int] = None) -> GGUFHeader:
-    """Raise ModelError unless ``path`` looks like a complete, loadable GGUF file."""
+def validate_gguf(
+    path: PathLike, expected_size: Optional[int] = None, *, check_data: bool = True
+) -> GGUFHeader:
+    """Raise ModelError unless ``path`` looks like a complete, loadable GGUF file.
+
+    With ``check_data`` the metadata and tensor infos are parsed too, and the file must be long
+    enough for the tensor data they declare (a truncated download or copy fails here, before
+    llama.cpp maps it)."""
     path = Path(path)
     header = read_gguf_header(path)
     size = path.stat().st_size
@@ -62,6 +80,10 @@ def validate_gguf(path: PathLike, expected_size: Optional[int] = None) -> GGUFHe
     # Every tensor info and kv entry takes at least 12 bytes, so a file shorter than that is cut.
     if size < HEADER_SIZE + 12 * (header.tensor_count + header.kv_count):
         raise ModelError(f"{path}: truncated GGUF file ({size} bytes)")
+    if check_data:
+        needed = _tensor_data_end(path)
+        if needed is not None and size < needed:
+            raise ModelError(f"{path}: truncated GGUF file ({size} bytes; its tensors need {needed})")
     return header
 
 
@@ -79,6 +101,30 @@ def read_gguf_param_count(path: PathLike) -> int:
     with _GGUFReader(Path(path)) as reader:
         reader.read_metadata(_Matcher(set()))
         return sum(_product(dims) for _name, dims in reader.read_tensor_infos())
+
+
+def _tensor_data_end(path: Path) -> Optional[int]:
+    """The file size the tensor infos require; None when there are no tensors or a tensor type is
+    unknown here."""
+    with _GGUFReader(path) as reader:
+        if reader.header.tensor_count == 0:
+            return None
+        metadata = reader.read_metadata(_Matcher({"general.alignment"}))
+        alignment = metadata.get("general.alignment", DEFAULT_ALIGNMENT)
+        if type(alignment) is not int or alignment <= 0 or alignment & (alignment - 1):
+            raise reader.corrupt(f"general.alignment {alignment!r}")
+        end = 0
+        for name, dims, ggml_type, offset in reader.read_tensor_infos_full():
+            block = _GGML_BLOCKS.get(ggml_type)
+            if block is None:
+                return None
+            elements, block_bytes = block
+            count = _product(dims)
+            if count % elements:
+                raise reader.corrupt(f"tensor {name!r} of {count} elements in blocks of {elements}")
+            end = max(end, offset + count // elements * block_bytes)
+        data_start = -(-reader.pos // alignment) * alignment
+        return data_start + end
 
 
 # ---------------------------------------------------------------------------------------------
@@ -145,7 +191,7 @@ class _GGUFReader:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.header = validate_gguf(path)
+        self.header = validate_gguf(path, check_data=False)
         self._file = path.open("rb")
         try:
             self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
@@ -207,11 +253,30 @@ class _GGUFReader:
         if kind in _SCALARS and not keep:
             self.take(struct.calcsize(_SCALARS[kind]) * count)
             return None
+        if kind == _STRING and not keep:
+            self._skip_strings(count)
+            return None
         if not keep:
             for _ in range(count):
                 self.value(kind, False, depth + 1)
             return None
         return [self.value(kind, True, depth + 1) for _ in range(count)]
+
+    def _skip_strings(self, count: int) -> None:
+        """Skip ``count`` strings (a tokenizer's vocabulary: the hot loop of a full parse)."""
+        pos, end, data = self.pos, len(self._map), self._map
+        for _ in range(count):
+            if pos + 8 > end:
+                break
+            (length,) = struct.unpack_from("<Q", data, pos)
+            if length > MAX_STRING or pos + 8 + length > end:
+                break
+            pos += 8 + length
+        else:
+            self.pos = pos
+            return
+        self.pos = pos
+        self.string(keep=False)  # raises the usual error at the bad string
 
     def read_metadata(self, wanted: _Matcher) -> Dict[str, Any]:
         found: Dict[str, Any] = {}
@@ -226,11 +291,17 @@ class _GGUFReader:
         return found
 
     def read_tensor_infos(self) -> Iterable[Tuple[str, Tuple[int, ...]]]:
+        for name, dims, _type, _offset in self.read_tensor_infos_full():
+            yield name, dims
+
+    def read_tensor_infos_full(self) -> Iterable[Tuple[str, Tuple[int, ...], int, int]]:
+        """(name, dims, ggml type, data offset) of every tensor."""
         for _ in range(self.header.tensor_count):
             name = self.string()
             n_dims = self.unpack("<I")
             if n_dims > MAX_DIMS:
                 raise self.corrupt(f"tensor with {n_dims} dimensions")
             dims = tuple(self.unpack("<Q") for _ in range(n_dims))
-            self.take(4 + 8)  # ggml type, data offset
-            yield str(name), dims
+            ggml_type = self.unpack("<I")
+            offset = self.unpack("<Q")
+            yield str(name), dims, ggml_type, offset

@@ -51,6 +51,7 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
 
     try:
         result = app(args=list(argv) if argv is not None else None, prog_name="tts", standalone_mode=False)
+        _flush_stdout()  # a full disk or a closed pipe shows here, not as a warning at exit
     except TTSError as exc:
         _report(Environment(), str(exc))
         return int(exc.exit_status)
@@ -63,8 +64,37 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         _report(Environment(), "interrupted")
         return int(ExitStatus.INTERRUPTED)
     except BrokenPipeError:
+        _discard_stdout()
         return int(ExitStatus.SUCCESS)
+    except OSError as exc:  # e.g. ENOSPC or EIO writing the results: not a bug, no traceback
+        _discard_stdout()
+        where = f": {exc.filename}" if exc.filename else ""
+        _report(Environment(), f"I/O error: {exc.strerror or exc}{where}")
+        return int(ExitStatus.ERROR)
     return int(result) if isinstance(result, int) else int(ExitStatus.SUCCESS)
+
+
+def _flush_stdout() -> None:
+    if sys.stdout is not None and not getattr(sys.stdout, "closed", False):  # `solve` closes it after its results
+        sys.stdout.flush()
+
+
+def _discard_stdout() -> None:
+    """Drop what stdout still buffers when it cannot be written, so that the interpreter's final
+    flush does not fail again with an 'Exception ignored' message."""
+    try:
+        _flush_stdout()
+        return
+    except (OSError, ValueError):
+        pass
+    try:
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _report(env: "object", message: str) -> None:

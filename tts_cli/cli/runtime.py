@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -10,6 +11,8 @@ from tts_cli.engine.types import Engine, EngineOptions
 from tts_cli.env import Environment
 from tts_cli.errors import UsageError
 from tts_cli.strategies import SearchConfig
+
+MAX_CTX = 1 << 24
 
 
 def make_config(
@@ -27,7 +30,7 @@ def make_config(
 
     if n < 1:
         raise UsageError(f"-n must be at least 1 (got {n})")
-    if temperature < 0:
+    if not math.isfinite(temperature) or temperature < 0:
         raise UsageError(f"--temperature must be >= 0 (got {temperature})")
     if not 0 < top_p <= 1:
         raise UsageError(f"--top-p must be in (0, 1] (got {top_p})")
@@ -43,7 +46,7 @@ def make_config(
     for option in ("max_depth", "iterations", "rounds", "step_tokens"):
         if option in search and search[option] < 1:
             raise UsageError(f"--{option.replace('_', '-')} must be at least 1 (got {search[option]})")
-    if search.get("c_puct", 1.0) < 0:
+    if not math.isfinite(search.get("c_puct", 1.0)) or search.get("c_puct", 1.0) < 0:
         raise UsageError(f"--c-puct must be >= 0 (got {search['c_puct']})")
     return SearchConfig(
         n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens, budget=budget, seed=seed, **search
@@ -71,6 +74,8 @@ class ModelLoader:
     def __post_init__(self) -> None:
         if self.n_ctx < 256:
             raise UsageError(f"--ctx must be at least 256 tokens (got {self.n_ctx})")
+        if self.n_ctx > MAX_CTX:  # llama.cpp takes a uint32 and would silently wrap larger values
+            raise UsageError(f"--ctx must be at most {MAX_CTX} tokens (got {self.n_ctx})")
         if self.threads is not None and self.threads < 1:
             raise UsageError(f"--threads must be at least 1 (got {self.threads})")
 
@@ -159,7 +164,24 @@ def check_settings(settings: Any) -> SearchConfig:
     check_strategy_options(settings.strategy, config)
     if info.needs_verifier and settings.verifier is None:
         raise UsageError(f"strategy {settings.strategy} needs a verifier: pass --verifier MODEL")
+    kind = getattr(settings, "verifier_kind", None)
+    if kind is not None:
+        _check_verifier_kind(kind)
+        if settings.verifier is None:
+            raise UsageError("--verifier-kind needs --verifier MODEL")
     return config
+
+
+def _check_verifier_kind(kind: str) -> None:
+    import difflib
+
+    from tts_cli.verifiers import available_verifiers
+
+    kinds = [info.name for info in available_verifiers()]
+    if kind not in kinds:
+        close = difflib.get_close_matches(kind, kinds, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise UsageError(f"unknown verifier kind {kind!r}{hint}; choose from {', '.join(kinds)}")
 
 
 def open_session(env: Environment, settings: Any, config: SearchConfig, *, quiet: bool = False) -> Session:

@@ -12,22 +12,13 @@ problem (the median is robust to the few problems that shared the CPU with other
 from __future__ import annotations
 
 import json
-import math
 import statistics
 import sys
 from pathlib import Path
 from typing import Any
 
+from tts_cli.bench.aggregate import wilson
 from tts_cli.grading import answers_equivalent
-
-
-def wilson(correct: int, total: int, z: float = 1.96) -> tuple[float, float]:
-    if total == 0:
-        return 0.0, 0.0
-    p = correct / total
-    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
-    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def summarise(path: Path) -> dict[str, Any]:

@@ -30,10 +30,11 @@ app = typer.Typer(
 
 
 def _register_commands() -> None:
-    from tts_cli.cli import ask_cmd, models_cmd, solve_cmd, strategies_cmd
+    from tts_cli.cli import ask_cmd, bench_cmd, models_cmd, solve_cmd, strategies_cmd
 
     ask_cmd.register(app)
     solve_cmd.register(app)
+    bench_cmd.register(app)
     strategies_cmd.register(app)
     app.add_typer(models_cmd.app, name="models", help="List, download and locate GGUF models.")
 

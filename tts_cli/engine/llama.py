@@ -448,6 +448,11 @@ class LlamaEngine:
         b.logits[i] = 1 if logits else 0
         b.n_tokens = i + 1
 
+    def forget(self) -> None:
+        """Drop every cached sequence, so the next call starts from a cold KV cache."""
+        for seq_id in self._slots.live():
+            self._drop(seq_id)
+
     def live_sequences(self) -> list[int]:
         """Sequence ids currently holding KV state (for tests and leak checks)."""
         return self._slots.live()

@@ -1,0 +1,522 @@
+"""`tts bench` on scripted engines: pools, cache and resume, rows, Pareto, reports (no model)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import pytest
+from fakes import ScriptedEngine, ScriptedVerifier
+
+from tts_cli.batch import Problem
+from tts_cli.bench.aggregate import Row, build_rows, mark_pareto, wilson
+from tts_cli.bench.cache import CACHE_FILE, ResultCache
+from tts_cli.bench.pool import prefix_groups, select, subset_result, weighted_choice
+from tts_cli.bench.report import require_matplotlib, summary
+from tts_cli.bench.runner import Bench, BenchPlan, Outcome
+from tts_cli.cli.app import run as tts_run
+from tts_cli.cli.options import SearchSettings
+from tts_cli.engine.types import SamplingParams
+from tts_cli.errors import ContextOverflowError, ExitStatus, UsageError
+from tts_cli.grading import group_equivalent, majority_answer
+from tts_cli.prompts import MATH
+from tts_cli.strategies import SearchConfig, SearchContext, get_strategy
+from tts_cli.tree import SearchTree
+
+PROBLEMS = [
+    Problem(line=1, id="p1", question="What is 1+1?", gold="2"),
+    Problem(line=2, id="p2", question="What is 2+2?", gold="4"),
+]
+# per question, the answer of sample i (cycling): a majority of N=4 is right, N=1 and N=2 are wrong
+ANSWERS = {"What is 1+1?": ["3", "2", "2", "5"], "What is 2+2?": ["4", "7", "4", "7"]}
+GOOD_STEP = "careful step"  # the scripted verifier trusts a final step that starts so
+TRUSTED = {f"{GOOD_STEP} \\boxed{{{a}}}": 0.9 for answers in ANSWERS.values() for a in answers}
+
+
+def question_of(text: str) -> str:
+    return next(q for q in ANSWERS if q in text)
+
+
+def script(text: str, params: SamplingParams, index: int) -> str:
+    """Greedy (temperature 0) is right; sample with seed index i answers ANSWERS[q][i % 4]."""
+    question = question_of(text)
+    if params.temperature == 0:
+        return f"greedy step\n\n\\boxed{{{ANSWERS[question][1] if question.startswith('What is 1') else '4'}}}"
+    i = params.seed % 100_003
+    answer = ANSWERS[question][i % 4]
+    last = f"{GOOD_STEP} \\boxed{{{answer}}}" if i % 4 == 3 else f"\\boxed{{{answer}}}"
+    return f"step {i}\n\n{last}"
+
+
+class ColdEngine(ScriptedEngine):
+    """A scripted engine whose KV cache (the prefixes it has seen) can be forgotten, like llama's."""
+
+    def __init__(self, *args: Any, fail_on: Optional[set[int]] = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fail_on = fail_on or set()  # generate call numbers (1-based) that are interrupted
+
+    def generate(self, prefixes, params, *, usage=None):  # type: ignore[override]
+        if len(self.calls) + 1 in self.fail_on:
+            self.calls.append(-len(prefixes))
+            raise KeyboardInterrupt
+        return super().generate(prefixes, params, usage=usage)
+
+    def forget(self) -> None:
+        self._seen.clear()
+
+
+class FakeModels:
+    def __init__(self, engines: dict[str, ScriptedEngine], verifier: Any = None) -> None:
+        self.engines = engines
+        self._verifier = verifier
+        self.loads: list[Optional[str]] = []
+
+    def identity(self, ref: Optional[str]) -> dict[str, Any]:
+        return {"name": self.name(ref)}
+
+    def name(self, ref: Optional[str]) -> str:
+        return ref or next(iter(self.engines))
+
+    def policy(self, ref: Optional[str]) -> ScriptedEngine:
+        self.loads.append(ref)
+        return self.engines[self.name(ref)]
+
+    def verifier(self) -> Any:
+        return self._verifier
+
+
+def make_bench(
+    tmp_path: Path,
+    strategies: list[str],
+    budgets: list[int],
+    *,
+    engines: Optional[dict[str, ScriptedEngine]] = None,
+    verifier: Any = None,
+    problems: list[Problem] = PROBLEMS,
+    **settings: Any,
+) -> tuple[Bench, FakeModels]:
+    engines = engines or {"small": ColdEngine(script, name="small")}
+    if verifier is not None:
+        settings.setdefault("verifier", "prm")
+    plan = BenchPlan(problems, list(engines), strategies, budgets, SearchSettings(max_tokens=100, **settings))
+    models = FakeModels(engines, verifier)
+    return Bench(plan, models, ResultCache.open(tmp_path / "cache")), models
+
+
+def by_row(outcomes: list[Outcome]) -> dict[tuple[str, str, int], list[Outcome]]:
+    rows: dict[tuple[str, str, int], list[Outcome]] = {}
+    for o in outcomes:
+        rows.setdefault((o.model, o.strategy, o.n), []).append(o)
+    return rows
+
+
+# ------------------------------------------------------------------------------------ pools
+
+
+def test_pool_subsets_come_from_one_batched_generate_call_and_one_verifier_call(tmp_path):
+    verifier = ScriptedVerifier(TRUSTED, default=0.2)
+    bench, models = make_bench(tmp_path, ["majority", "best-of-n", "weighted"], [1, 2, 4], verifier=verifier,
+                               problems=PROBLEMS[:1])  # fmt: skip
+    bench.run(bench.pending())
+    engine = models.engines["small"]
+    assert engine.calls == [4]  # one pool of max(N) = 4, whatever the strategies and N
+    assert verifier.calls == [4]  # all four samples scored in one call
+    outcomes = list(bench.outcomes())
+    rows = by_row(outcomes)
+    assert sorted(rows) == sorted(("small", s, n) for s in ("majority", "best-of-n", "weighted") for n in (1, 2, 4))
+    answers = {key: value[0].answer for key, value in rows.items()}
+    # samples answer 3, 2, 2, 5; only the 4th (answer 5) has the trusted step
+    assert [answers[("small", "majority", n)] for n in (1, 2, 4)] == ["3", "3", "2"]
+    assert [answers[("small", "best-of-n", n)] for n in (1, 2, 4)] == ["3", "3", "5"]
+    assert [answers[("small", "weighted", n)] for n in (1, 2, 4)] == ["3", "3", "5"]
+    assert all(o.verifier_tokens == 0 for o in outcomes if o.strategy == "majority")
+    assert all(o.verifier_tokens > 0 for o in outcomes if o.strategy != "majority")
+    first = rows[("small", "majority", 2)][0]
+    assert first.selection == "first 2 of a pool of 4 samples (seed 0)"
+    assert not first.correct and rows[("small", "majority", 4)][0].correct
+
+
+def test_a_subset_costs_its_own_samples_with_the_prompt_evaluated_once(tmp_path):
+    verifier = ScriptedVerifier(TRUSTED, default=0.2)
+    bench, models = make_bench(tmp_path, ["greedy", "weighted"], [1, 2, 4], verifier=verifier, problems=PROBLEMS[:1])
+    bench.run(bench.pending())
+    engine = models.engines["small"]
+    pool = next(r["result"] for r in bench.cache.entries.values() if r["what"]["kind"] == "pool")
+    prompt = len(engine.chat_prompt(MATH.messages(PROBLEMS[0].question)))
+    # a cold KV cache for every run: the pool evaluates the prompt although greedy just read it
+    assert pool["prompt_tokens"] == prompt and pool["cached_tokens"] == 3 * prompt
+    replies = [script(PROBLEMS[0].question, SamplingParams(seed=i), i) for i in range(4)]
+    assert pool["tokens"] == [len(r) + 1 for r in replies]  # + the end-of-generation token
+    for n in (1, 2, 4):
+        result = subset_result(pool, "weighted", n, "last")
+        generated = sum(len(r) + 1 for r in replies[:n])
+        assert result["policy_tokens"] == generated
+        verifier_flops = sum(pool["verifier_flops"][:n])
+        assert result["flops"] == pytest.approx(2 * engine.n_params * (prompt + generated) + verifier_flops)
+        assert result["wall_seconds"] == pytest.approx(pool["wall_seconds"] * n / 4)
+    whole = subset_result(pool, "weighted", 4, "last")
+    assert whole["verifier_tokens"] == pytest.approx(verifier.usage.prompt_tokens)  # all of it at N = pool size
+
+
+@pytest.mark.parametrize("strategy", ["majority", "best-of-n", "weighted"])
+@pytest.mark.parametrize("how", ["last", "mean"])
+def test_a_pool_subset_chooses_what_the_strategy_itself_chooses(tmp_path, strategy, how):
+    def varied(text: str, params: SamplingParams, index: int) -> str:
+        i = params.seed % 100_003
+        answer = ["1", "2", "2", "1", "3", "3", "3", "1"][i % 8]
+        steps = [f"s{i % 3}", f"t{i % 5}"]
+        return "\n\n".join(steps) + f"\n\n\\boxed{{{answer}}}"
+
+    scores = {"s0": 0.9, "s1": 0.1, "s2": 0.5, "t0": 0.3, "t1": 0.8, "t2": 0.2, "t3": 0.95, "t4": 0.4}
+    problem = Problem(line=1, id=1, question="What is 1+1?", gold="1")
+    engines = {"m": ColdEngine(varied, name="m")}
+    bench, _ = make_bench(tmp_path, [strategy], [1, 2, 3, 5, 8], engines=engines, problems=[problem],
+                          verifier=ScriptedVerifier(scores, default=0.5), aggregate=how)  # fmt: skip
+    bench.run(bench.pending())
+    pool = next(iter(bench.cache.entries.values()))["result"]
+    for n in (1, 2, 3, 5, 8):
+        engine = ScriptedEngine(varied, name="m")
+        ctx = SearchContext(
+            question=problem.question, prompt=engine.chat_prompt(MATH.messages(problem.question)), policy=engine,
+            config=SearchConfig(n=n, max_tokens=100, aggregate=how), tree=SearchTree(problem.question),
+            verifier=ScriptedVerifier(scores, default=0.5),
+        )  # fmt: skip
+        expected = get_strategy(strategy).run(ctx)
+        got = subset_result(pool, strategy, n, how)
+        assert got["answer"] == expected.answer, (strategy, n)
+        assert got["policy_tokens"] == engine.usage.generated_tokens
+        assert got["flops"] - sum(pool.get("verifier_flops", [])[:n]) == pytest.approx(engine.usage.flops)
+
+
+def test_majority_on_a_scored_pool_is_not_charged_for_the_verifier():
+    pool = {
+        "size": 4, "seed": 0, "model": "m", "params": 10, "answers": ["1", "1", "2", "2"], "tokens": [1, 2, 3, 4],
+        "prompt_tokens": 5, "cached_tokens": 15, "wall_seconds": 10.0, "step_scores": [[0.5]] * 4,
+        "verifier_tokens": [1.0] * 4, "verifier_flops": [10.0] * 4, "verifier_seconds": [1.0] * 4,
+    }  # fmt: skip
+    majority = subset_result(pool, "majority", 2, "last")
+    assert majority == {"answer": "1", "policy_tokens": 3, "verifier_tokens": 0.0, "flops": 2 * 10 * (5 + 3),
+                        "wall_seconds": (10.0 - 4.0) * 2 / 4}  # fmt: skip
+    weighted = subset_result(pool, "weighted", 2, "last")
+    assert weighted["verifier_tokens"] == 2.0 and weighted["flops"] == 2 * 10 * 8 + 20.0
+    assert weighted["wall_seconds"] == 3.0 + 2.0
+
+
+def test_prefix_groups_are_the_groups_of_the_prefix():
+    answers = ["1/2", None, "0.5", "x^2+1", "", "\\frac{1}{2}", "1+x^2", "3", "0.5"]
+    for k in range(len(answers) + 1):
+        assert prefix_groups(answers, k) == group_equivalent(answers[:k]), k
+        assert select("majority", answers[:k], None, prefix_groups(answers, k)) == majority_answer(answers[:k])[0]
+
+
+def test_selection_helpers_handle_missing_answers_and_ties():
+    assert select("majority", [None, None], None) is None
+    assert select("best-of-n", [None, "3"], [0.9, 0.1]) == 1  # an answer beats a higher score without one
+    assert select("best-of-n", [None], [0.9]) is None
+    assert weighted_choice(["1", "2", "2"], [1.0, 0.5, 0.5]) == 1  # equal sums: the larger group...
+    assert weighted_choice(["1", "2", "2"], [1.25, 0.5, 0.5]) == 0  # ...but a higher sum wins
+    assert weighted_choice(["2", "1", "2"], [0.25, 0.5, 0.75]) == 2  # the group's best-scored member
+    assert weighted_choice(["1", "2"], [0.5, 0.5]) == 0  # full tie: the earlier group
+    with pytest.raises(ValueError):
+        select("weighted", ["1"], None)
+
+
+def test_with_a_token_budget_each_n_runs_on_its_own(tmp_path):
+    bench, models = make_bench(tmp_path, ["majority"], [1, 2, 4], problems=PROBLEMS[:1], budget=10_000)
+    bench.run(bench.pending())
+    assert models.engines["small"].calls == [1, 2, 4]
+    assert {o.selection for o in bench.outcomes()} == {"one run per problem"}
+
+
+def test_auto_rows_count_the_routes_taken(tmp_path):
+    bench, _ = make_bench(tmp_path, ["auto"], [4], verifier=ScriptedVerifier(TRUSTED, default=0.2))
+    bench.run(bench.pending())
+    (row,) = build_rows(bench.outcomes())
+    assert sum(row.routes.values()) == 2 and row.to_dict()["routes"] == row.routes
+
+
+def test_search_strategies_run_once_per_n_and_beam_width_is_capped_by_n(tmp_path):
+    bench, models = make_bench(
+        tmp_path, ["greedy", "beam"], [1, 2], verifier=ScriptedVerifier(default=0.5), problems=PROBLEMS[:1]
+    )
+    tasks = bench.pending()
+    assert [(t.strategy, t.n, t.what.get("beam_width")) for t in tasks] == [("greedy", 1, None), ("beam", 1, 1), ("beam", 2, 2)]
+    bench.run(tasks)
+    assert bench.computed == 3 and not bench.errors
+    assert {(o.strategy, o.n) for o in bench.outcomes()} == {("greedy", 1), ("beam", 1), ("beam", 2)}
+
+
+# -------------------------------------------------------------------------------- the cache
+
+
+def test_a_second_run_computes_nothing_and_loads_no_model(tmp_path):
+    bench, models = make_bench(tmp_path, ["greedy", "majority"], [1, 2, 4])
+    bench.run(bench.pending())
+    assert bench.computed == 4  # (greedy + one pool) x 2 problems
+    first = [(o.strategy, o.n, o.problem, o.answer, o.flops) for o in bench.outcomes()]
+    bench.cache.close()
+
+    again, models2 = make_bench(tmp_path, ["greedy", "majority"], [1, 2, 4])
+    assert again.pending() == []
+    again.run(again.pending())
+    assert again.computed == 0 and models2.loads == [] and models2.engines["small"].calls == []
+    assert [(o.strategy, o.n, o.problem, o.answer, o.flops) for o in again.outcomes()] == first
+    # fewer budgets are served by the same pools
+    fewer, _ = make_bench(tmp_path, ["majority"], [1, 2])
+    assert fewer.pending() == []
+    # a larger N needs a larger pool; other sampling settings need new pools
+    assert len(make_bench(tmp_path, ["majority"], [8])[0].pending()) == 2
+    assert len(make_bench(tmp_path, ["majority"], [4], temperature=0.5)[0].pending()) == 2
+    assert len(make_bench(tmp_path, ["greedy"], [4], temperature=0.5)[0].pending()) == 0  # greedy ignores it
+    assert len(make_bench(tmp_path, ["majority"], [4], aggregate="min")[0].pending()) == 0  # selection only
+    assert len(make_bench(tmp_path, ["majority"], [4], seed=1)[0].pending()) == 2
+
+
+def test_an_interrupted_run_keeps_what_finished_and_continues(tmp_path):
+    engine = ColdEngine(script, name="small", fail_on={3})
+    bench, _ = make_bench(tmp_path, ["greedy", "majority"], [1, 4], engines={"small": engine})
+    with pytest.raises(KeyboardInterrupt):
+        bench.run(bench.pending())
+    bench.cache.close()
+    assert bench.computed == 2  # greedy and the pool of the first problem
+    lines = (tmp_path / "cache" / CACHE_FILE).read_text().splitlines()
+    assert len(lines) == 2 and all(json.loads(line)["result"] for line in lines)
+    with (tmp_path / "cache" / CACHE_FILE).open("a") as handle:
+        handle.write('{"key": "cut short by a crash"')  # a torn last line is dropped on open
+
+    fresh = ColdEngine(script, name="small")
+    resumed, _ = make_bench(tmp_path, ["greedy", "majority"], [1, 4], engines={"small": fresh})
+    todo = resumed.pending()
+    assert [(t.kind, t.problem.id) for t in todo] == [("run", "p2"), ("pool", "p2")]
+    resumed.run(todo)
+    assert fresh.calls == [1, 4]
+    assert all(o.error is None for o in resumed.outcomes())
+    assert len((tmp_path / "cache" / CACHE_FILE).read_text().splitlines()) == 4
+
+
+def test_a_failed_problem_counts_as_wrong_and_is_retried_next_time(tmp_path):
+    def overflow(text: str, params: SamplingParams, index: int) -> str:
+        if "2+2" in text:
+            raise ContextOverflowError("too long")
+        return script(text, params, index)
+
+    bench, _ = make_bench(tmp_path, ["greedy"], [1], engines={"small": ColdEngine(overflow, name="small")})
+    bench.run(bench.pending())
+    rows = build_rows(bench.outcomes())
+    assert (rows[0].problems, rows[0].correct, rows[0].errors) == (2, 1, 1)
+    assert len(bench.pending()) == 1  # not cached
+
+
+# ------------------------------------------------------------------------- rows and Pareto
+
+
+def test_wilson_interval():
+    assert wilson(0, 0) == (0.0, 0.0)
+    low, high = wilson(5, 10)
+    assert (round(low, 4), round(high, 4)) == (0.2366, 0.7634)
+    low, high = wilson(10, 10)
+    assert high == 1.0 and round(low, 4) == 0.7225
+    assert wilson(0, 10)[0] == 0.0
+
+
+def test_pareto_marks_the_rows_no_other_row_beats():
+    def row(name: str, flops: float, correct: int, errors: int = 0) -> Row:
+        return Row(model="m", strategy=name, n=1, problems=10, correct=correct, errors=errors, flops=flops)
+
+    rows = [
+        row("cheap", 1e9, 3),
+        row("dominated", 2e9, 3),  # costs more for the same accuracy
+        row("better", 2e9, 6),
+        row("tie", 2e9, 6),  # identical to "better": both optimal
+        row("worse-and-dearer", 5e9, 5),
+        row("best", 8e9, 9),
+        row("all-failed", 1e8, 0, errors=10),
+    ]
+    mark_pareto(rows)
+    assert [r.strategy for r in rows if r.pareto] == ["cheap", "better", "tie", "best"]
+
+
+def test_rows_average_per_problem_and_follow_the_strategy_order():
+    outcomes = [
+        Outcome("m", "majority", 4, 1, "2", True, 100, 0, 1e9, 2.0),
+        Outcome("m", "majority", 4, 2, "3", False, 300, 0, 3e9, 4.0),
+        Outcome("m", "greedy", 1, 1, "2", True, 50, 0, 5e8, 1.0),
+        Outcome("m", "greedy", 1, 2, None, error="boom"),
+    ]
+    rows = build_rows(outcomes, ["greedy", "majority"])
+    assert [(r.strategy, r.n, r.problems, r.correct, r.errors) for r in rows] == [
+        ("greedy", 1, 2, 1, 1),
+        ("majority", 4, 2, 1, 0),
+    ]
+    assert rows[1].policy_tokens == 200 and rows[1].flops == 2e9 and rows[1].wall_seconds == 3.0
+    assert rows[0].flops == 5e8  # costs over the problems that ran
+
+
+# ------------------------------------------------------------------------------- the command
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    path = tmp_path / "data.jsonl"
+    path.write_text("".join(json.dumps({"id": p.id, "question": p.question, "answer": p.gold}) + "\n" for p in PROBLEMS))
+    return path
+
+
+@pytest.fixture
+def fake_models(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """`tts bench` with scripted models: every --policy name gets its own scripted engine."""
+    made: dict[str, Any] = {}
+
+    def factory(loader: Any, verifier_ref: Optional[str], verifier_kind: Optional[str]) -> FakeModels:
+        class Named(FakeModels):
+            def name(self, ref: Optional[str]) -> str:
+                return ref or "default-model"
+
+            def policy(self, ref: Optional[str]) -> ScriptedEngine:
+                self.loads.append(ref)
+                engine = ColdEngine(script, name=self.name(ref), fail_on=made.get("fail_on"))
+                return self.engines.setdefault(self.name(ref), engine)
+
+        made["models"] = Named({}, ScriptedVerifier(TRUSTED, default=0.2) if verifier_ref else None)
+        return made["models"]
+
+    monkeypatch.setattr("tts_cli.cli.bench_cmd.LoaderModels", factory)
+    return made
+
+
+def bench_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = tts_run(["bench", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_compares_models_and_writes_tsv_and_the_json_summary(tmp_path, data, fake_models, capsys):
+    summary_path = tmp_path / "summary.json"
+    args = [str(data), "--policy", "small,large", "--strategies", "greedy,majority", "--budgets", "1,2,4",
+            "--json", str(summary_path), "--cache-dir", str(tmp_path / "c"), "--seed", "3"]  # fmt: skip
+    code, out, err = bench_cli(capsys, *args)
+    assert code == 0, err
+    lines = [line.split("\t") for line in out.splitlines()]
+    assert lines[0][:4] == ["model", "strategy", "n", "accuracy"]
+    assert [(r[0], r[1], r[2]) for r in lines[1:]] == [
+        (m, s, n) for m in ("small", "large") for s, n in [("greedy", "1"), ("majority", "1"), ("majority", "2"), ("majority", "4")]
+    ]  # fmt: skip
+    assert "0 of 8 run(s) cached" in err
+    data_out = json.loads(summary_path.read_text())
+    assert data_out["command"] == "bench"
+    params = data_out["parameters"]
+    assert params["models"] == ["small", "large"] and params["strategies"] == ["greedy", "majority"]
+    assert params["budgets"] == [1, 2, 4] and params["seed"] == 3 and params["problems"] == 2
+    assert params["cache_dir"] == str(tmp_path / "c") and "n" not in params and "strategy" not in params
+    rows = data_out["rows"]
+    assert len(rows) == 8
+    greedy = rows[0]
+    assert greedy["model"] == "small" and greedy["accuracy"] == 1.0 and greedy["problems"] == 2
+    assert {"ci_low", "ci_high", "policy_tokens", "verifier_tokens", "flops", "wall_seconds", "pareto", "selection"} <= set(greedy)
+    assert rows[3]["selection"] == "first 4 of a pool of 4 samples (seed 3)"
+    assert any(r["pareto"] for r in rows)
+    assert [r[-1] == "★" for r in lines[1:]] == [r["pareto"] for r in rows]
+
+    code, out2, err = bench_cli(capsys, *args)  # everything cached: same table, no model loaded
+    assert code == 0 and out2 == out and "8 of 8 run(s) cached" in err
+    assert fake_models["models"].loads == []
+
+
+def test_cli_ctrl_c_exits_130_and_the_next_run_continues(tmp_path, data, fake_models, capsys):
+    args = [str(data), "--budgets", "1,2", "--cache-dir", str(tmp_path / "c")]
+    fake_models["fail_on"] = {3}  # Ctrl-C during the third generate call (the second problem's greedy run)
+    code, out, err = bench_cli(capsys, *args)
+    assert code == ExitStatus.INTERRUPTED and out == ""
+    assert "interrupted; 2 result(s) cached" in err and "run the same command again" in err
+    fake_models["fail_on"] = None
+    code, out, err = bench_cli(capsys, *args)
+    assert code == 0 and "2 of 4 run(s) cached" in err
+    assert fake_models["models"].engines["default-model"].calls == [1, 2]
+
+
+def test_cli_table_in_a_terminal(tmp_path, data, fake_models, capsys, monkeypatch):
+    monkeypatch.setattr("tts_cli.env._isatty", lambda stream: stream is sys.stdout)
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, err = bench_cli(capsys, str(data), "--budgets", "2", "--cache-dir", str(tmp_path / "c"), "-q")
+    assert code == 0, err
+    assert "accuracy (95% CI)" in out and "default-model" in out and "★" in out and "\t" not in out
+    assert err == ""
+
+
+def test_cli_usage_errors_are_one_line_exit_2(tmp_path, data, fake_models, capsys):
+    no_gold = tmp_path / "nogold.jsonl"
+    no_gold.write_text(json.dumps({"question": "What is 1+1?"}) + "\n")
+    cases = [
+        ([str(no_gold)], "has no gold answer"),
+        ([str(data), "--budgets", "1,x"], "--budgets"),
+        ([str(data), "--budgets", "0"], "at least 1"),
+        ([str(data), "--strategies", "majorty"], "did you mean 'majority'"),
+        ([str(data), "--strategies", "weighted"], "needs a verifier"),
+        ([str(data), "--limit", "0"], "--limit"),
+        ([str(tmp_path / "missing.jsonl")], "not found"),
+        ([str(data), "--json", str(tmp_path / "no" / "s.json")], "does not exist"),
+    ]
+    for args, message in cases:
+        code, out, err = bench_cli(capsys, *args, "--cache-dir", str(tmp_path / "c"))
+        assert code == ExitStatus.USAGE, (args, err)
+        assert len(err.strip().splitlines()) == 1 and message in err, (args, err)
+        assert out == ""
+
+
+def test_missing_matplotlib_is_a_one_line_usage_error(tmp_path, data, fake_models, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    with pytest.raises(UsageError, match="needs matplotlib"):
+        require_matplotlib()
+    code, out, err = bench_cli(capsys, str(data), "--plot", str(tmp_path / "p.png"), "--cache-dir", str(tmp_path / "c"))
+    assert code == ExitStatus.USAGE
+    assert err == 'tts: error: --plot needs matplotlib: pip install "tts-cli[plot]" (or pip install matplotlib)\n'
+    assert fake_models == {} or fake_models["models"].loads == []  # checked before any work
+
+
+def test_plot_writes_a_png(tmp_path, data, fake_models, capsys):
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "curve.png"
+    code, _, err = bench_cli(capsys, str(data), "--budgets", "1,2,4", "--plot", str(png), "--cache-dir", str(tmp_path / "c"))
+    assert code == 0, err
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_summary_holds_every_row_and_the_parameters():
+    rows = [Row("m", "greedy", 1, problems=4, correct=3, flops=1e9, pareto=True)]
+    data = summary(rows, {"seed": 0})
+    assert data == {
+        "command": "bench",
+        "parameters": {"seed": 0},
+        "rows": [{
+            "model": "m", "strategy": "greedy", "n": 1, "problems": 4, "correct": 3, "errors": 0,
+            "accuracy": 0.75, "ci_low": pytest.approx(wilson(3, 4)[0]), "ci_high": pytest.approx(wilson(3, 4)[1]),
+            "policy_tokens": 0.0, "verifier_tokens": 0.0, "flops": 1e9, "wall_seconds": 0.0, "pareto": True,
+            "selection": "",
+        }],
+    }  # fmt: skip
+
+
+# --------------------------------------------------------------------------- the real model
+
+
+@pytest.mark.real
+def test_bench_smoke_on_the_real_model(tmp_path, data, smollm2_path):
+    args = [sys.executable, "-m", "tts_cli", "bench", str(data), "--limit", "2", "--budgets", "1,2",
+            "--strategies", "greedy,majority", "--policy", "smollm2-135m", "--max-tokens", "16", "--threads", "2",
+            "--cache-dir", str(tmp_path / "c"), "--json", str(tmp_path / "s.json")]  # fmt: skip
+    env = {**os.environ, "NO_COLOR": "1"}
+    first = subprocess.run(args, capture_output=True, timeout=300, env=env)
+    assert first.returncode == 0, first.stderr.decode()
+    rows = json.loads((tmp_path / "s.json").read_text())["rows"]
+    assert [(r["model"], r["strategy"], r["n"]) for r in rows] == [
+        ("smollm2-135m", "greedy", 1), ("smollm2-135m", "majority", 1), ("smollm2-135m", "majority", 2)
+    ]  # fmt: skip
+    assert all(r["problems"] == 2 and r["errors"] == 0 and r["flops"] > 0 for r in rows)
+    assert rows[2]["policy_tokens"] > rows[1]["policy_tokens"]
+    second = subprocess.run(args, capture_output=True, timeout=120, env=env)
+    assert second.returncode == 0 and "4 of 4 run(s) cached" in second.stderr.decode()
+    assert second.stdout == first.stdout

@@ -1,0 +1,131 @@
+"""The bench's outputs: a table on stdout (Rich in a terminal, TSV otherwise), the JSON summary and
+the accuracy-versus-FLOPs plot (matplotlib, an optional extra: ``pip install "tts-cli[plot]"``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+from tts_cli.bench.aggregate import Row
+from tts_cli.cost import human_count
+from tts_cli.errors import TTSError, UsageError
+
+PARETO = "★"
+TSV_COLUMNS = (
+    "model", "strategy", "n", "accuracy", "ci_low", "ci_high", "problems", "errors", "policy_tokens",
+    "verifier_tokens", "flops", "wall_seconds", "pareto",
+)  # fmt: skip
+
+
+def print_table(env: Any, rows: Sequence[Row]) -> None:
+    if env.stdout_isatty:
+        env.out.print(rich_table(rows))
+        return
+    env.stdout.write("\t".join(TSV_COLUMNS) + "\n")
+    for row in rows:
+        data = row.to_dict()
+        data["pareto"] = PARETO if row.pareto else ""
+        env.stdout.write("\t".join(_tsv(data[column]) for column in TSV_COLUMNS) + "\n")
+    env.stdout.flush()
+
+
+def rich_table(rows: Sequence[Row]) -> Any:
+    from rich.table import Table
+
+    table = Table(header_style="bold", show_edge=False, pad_edge=False)
+    headers = ["model", "strategy", "N", "accuracy (95% CI)", "policy tok", "verifier tok", "FLOPs", "wall s", PARETO]
+    with_errors = any(r.errors for r in rows)
+    if with_errors:
+        headers.insert(4, "errors")
+    for header in headers:
+        table.add_column(header, justify="left" if header in ("model", "strategy", "accuracy (95% CI)") else "right")
+    for row in rows:
+        low, high = row.ci
+        cells = [
+            row.model,
+            row.strategy,
+            str(row.n),
+            f"{100 * row.accuracy:.1f}% ({100 * low:.1f}–{100 * high:.1f})",
+            f"{row.policy_tokens:.0f}",
+            f"{row.verifier_tokens:.0f}",
+            human_count(row.flops),
+            f"{row.wall_seconds:.2f}",
+            PARETO if row.pareto else "",
+        ]
+        if with_errors:
+            cells.insert(4, str(row.errors))
+        table.add_row(*cells, style="bold" if row.pareto else None)
+    table.caption = f"{PARETO} Pareto-optimal: no other row is as accurate for fewer mean FLOPs per problem"
+    table.caption_justify = "left"
+    return table
+
+
+def summary(rows: Sequence[Row], parameters: dict[str, Any]) -> dict[str, Any]:
+    return {"command": "bench", "parameters": parameters, "rows": [row.to_dict() for row in rows]}
+
+
+def write_json(path: Path, rows: Sequence[Row], parameters: dict[str, Any]) -> None:
+    text = json.dumps(summary(rows, parameters), indent=2, ensure_ascii=False) + "\n"
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise TTSError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def require_matplotlib() -> Any:
+    """matplotlib's pyplot on the Agg backend, or a usage error saying how to install it."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise UsageError('--plot needs matplotlib: pip install "tts-cli[plot]" (or pip install matplotlib)') from None
+    return plt
+
+
+def plot(path: Path, rows: Sequence[Row]) -> None:
+    """Accuracy (with its Wilson interval) against mean FLOPs per problem, log x; one line per
+    (model, strategy), each point labelled with its N; Pareto-optimal points starred."""
+    plt = require_matplotlib()
+    figure, axes = plt.subplots(figsize=(8, 5.5))
+    lines: dict[tuple[str, str], list[Row]] = {}
+    for row in rows:
+        if row.flops > 0 and row.problems > row.errors:
+            lines.setdefault((row.model, row.strategy), []).append(row)
+    for (model, strategy), points in lines.items():
+        points.sort(key=lambda r: r.n)
+        xs = [r.flops for r in points]
+        ys = [100 * r.accuracy for r in points]
+        low = [100 * (r.accuracy - r.ci[0]) for r in points]
+        high = [100 * (r.ci[1] - r.accuracy) for r in points]
+        drawn = axes.errorbar(xs, ys, yerr=[low, high], marker="o", capsize=3, label=f"{model} · {strategy}")
+        colour = drawn[0].get_color()
+        for bars in drawn[2]:
+            bars.set_alpha(0.35)
+        for r, x, y in zip(points, xs, ys):
+            axes.annotate(f"N={r.n}", (x, y), textcoords="offset points", xytext=(4, 5), fontsize=8, color=colour)
+            if r.pareto:
+                axes.plot([x], [y], marker="*", markersize=14, color=colour, markeredgecolor="black", zorder=5)
+    axes.set_xscale("log")
+    axes.set_xlabel("mean FLOPs per problem (log scale)")
+    axes.set_ylabel("accuracy (%), 95% Wilson interval")
+    axes.set_ylim(-2, 102)
+    axes.grid(True, which="both", alpha=0.3)
+    axes.set_title(f"accuracy vs compute ({PARETO} Pareto-optimal)")
+    if lines:
+        axes.legend(fontsize=8)
+    figure.tight_layout()
+    try:
+        figure.savefig(path, dpi=120)
+    except OSError as exc:
+        raise TTSError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        plt.close(figure)
+
+
+def _tsv(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value).replace("\t", " ").replace("\n", " ")

@@ -1,0 +1,283 @@
+"""The bench plan and its execution: which runs and pools each (model, problem) needs, running
+only what the cache lacks (each result cached the moment it is done), and per-problem outcomes.
+
+Every run starts from a cold KV cache (``forget_kv``), so its cost is what a fresh ``tts ask``
+would measure, whatever ran before it on the same question.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Iterator, Optional, Protocol, Sequence, Union
+
+from tts_cli.batch import Problem
+from tts_cli.bench.cache import ResultCache, cache_key, question_hash
+from tts_cli.bench.pool import POOLED, SCORED, pool_from_solution, subset_result
+from tts_cli.errors import ConfigError, ModelError, TTSError
+
+SEARCH_SETTINGS = (
+    "seed", "temperature", "top_p", "budget", "aggregate", "beam_width", "max_depth", "step_tokens",
+    "iterations", "rounds", "c_puct",
+)  # fmt: skip
+POOL_SETTINGS = ("seed", "temperature", "top_p")
+WIDTH_BOUND = ("beam", "dvts")  # strategies whose beam width may not exceed N
+
+
+class Models(Protocol):
+    """Where the bench gets its models; ``identity`` and ``name`` must not load anything."""
+
+    def identity(self, ref: Optional[str]) -> dict[str, Any]: ...
+
+    def name(self, ref: Optional[str]) -> str: ...
+
+    def policy(self, ref: Optional[str]) -> Any: ...
+
+    def verifier(self) -> Any: ...
+
+
+@dataclass
+class BenchPlan:
+    problems: Sequence[Problem]
+    models: Sequence[Optional[str]]  # policy references (None: the default policy)
+    strategies: Sequence[str]
+    budgets: Sequence[int]  # the values of N, ascending
+    settings: Any  # SearchSettings: sampling and search options shared by every run
+
+    @property
+    def pooled(self) -> list[str]:
+        """Strategies read from sample pools (none with --budget: its per-sample cap depends on N)."""
+        if self.settings.budget is not None:
+            return []
+        return [s for s in self.strategies if s in POOLED]
+
+    @property
+    def scored_pool(self) -> bool:
+        return self.settings.verifier is not None and any(s in SCORED for s in self.pooled)
+
+    def budgets_for(self, strategy: str) -> list[int]:
+        return [1] if strategy == "greedy" else list(self.budgets)
+
+    def beam_width(self, strategy: str, n: int) -> int:
+        width = self.settings.beam_width
+        return min(width, n) if strategy in WIDTH_BOUND else width
+
+
+@dataclass
+class Task:
+    kind: str  # "run" or "pool"
+    model: Optional[str]
+    problem: Problem
+    strategy: str  # for a pool: the strategy that draws it (best-of-n scored, majority unscored)
+    n: int
+    key: str
+    what: dict[str, Any]
+    also: tuple[str, ...] = ()  # other keys whose result would do (a scored pool serves majority)
+
+
+@dataclass
+class Outcome:
+    """One (model, strategy, N) on one problem."""
+
+    model: str
+    strategy: str
+    n: int
+    problem: Union[str, int]
+    answer: Optional[str] = None
+    correct: bool = False
+    policy_tokens: float = 0.0
+    verifier_tokens: float = 0.0
+    flops: float = 0.0
+    wall_seconds: float = 0.0
+    selection: str = "one run per problem"
+    error: Optional[str] = None
+    route: Optional[dict[str, Any]] = None
+
+
+def forget_kv(engine: Any) -> None:
+    """Free the KV state earlier runs left in ``engine`` (a no-op for engines without one)."""
+    if engine is None:
+        return
+    forget = getattr(engine, "forget", None)
+    if callable(forget):
+        forget()
+
+
+@dataclass
+class Bench:
+    plan: BenchPlan
+    models: Models
+    cache: ResultCache
+    forget: Callable[[Any], None] = forget_kv
+    errors: dict[str, str] = field(default_factory=dict)  # task key -> message (not cached: retried)
+    computed: int = 0
+
+    # ------------------------------------------------------------------------------ the plan
+    def tasks(self) -> list[Task]:
+        plan = self.plan
+        out: list[Task] = []
+        for model in plan.models:
+            for problem in plan.problems:
+                if "greedy" in plan.strategies:
+                    out.append(self._run_task(model, problem, "greedy", 1))
+                if plan.pooled:
+                    out.append(self._pool_task(model, problem))
+                for strategy in plan.strategies:
+                    if strategy == "greedy" or strategy in plan.pooled:
+                        continue
+                    out.extend(self._run_task(model, problem, strategy, n) for n in plan.budgets)
+        return out
+
+    def pending(self) -> list[Task]:
+        return [task for task in self.tasks() if self._cached(task) is None]
+
+    def _run_task(self, model: Optional[str], problem: Problem, strategy: str, n: int) -> Task:
+        settings = self.plan.settings
+        what: dict[str, Any] = {
+            "kind": "run",
+            "question": question_hash(problem.question),
+            "model": self.models.identity(model),
+            "strategy": strategy,
+            "n": n,
+            "max_tokens": settings.max_tokens,
+            "budget": settings.budget,
+            "system_prompt": settings.system_prompt,
+        }
+        if strategy != "greedy":  # greedy: temperature 0, no verifier, no search
+            what.update({name: getattr(settings, name) for name in SEARCH_SETTINGS})
+            what["beam_width"] = self.plan.beam_width(strategy, n)
+            what.update(self._verifier_identity())
+        return Task("run", model, problem, strategy, n, cache_key(what), what)
+
+    def _pool_task(self, model: Optional[str], problem: Problem) -> Task:
+        settings = self.plan.settings
+        what: dict[str, Any] = {
+            "kind": "pool",
+            "question": question_hash(problem.question),
+            "model": self.models.identity(model),
+            "max_tokens": settings.max_tokens,
+            "system_prompt": settings.system_prompt,
+            **{name: getattr(settings, name) for name in POOL_SETTINGS},
+            "verifier": None,
+            "verifier_kind": None,
+        }
+        scored = {**what, **self._verifier_identity()} if settings.verifier is not None else None
+        size = max(self.plan.budgets)
+        if self.plan.scored_pool and scored is not None:
+            return Task("pool", model, problem, "best-of-n", size, cache_key(scored), scored)
+        also = (cache_key(scored),) if scored is not None else ()  # a scored pool serves majority too
+        return Task("pool", model, problem, "majority", size, cache_key(what), what, also)
+
+    def _verifier_identity(self) -> dict[str, Any]:
+        settings = self.plan.settings
+        if settings.verifier is None:
+            return {"verifier": None, "verifier_kind": None}
+        return {"verifier": self.models.identity(settings.verifier), "verifier_kind": settings.verifier_kind}
+
+    def _cached(self, task: Task) -> Optional[dict[str, Any]]:
+        for key in (task.key, *task.also):
+            result = self.cache.get(key)
+            if result is not None and (task.kind != "pool" or result.get("size", 0) >= task.n):
+                return result
+        return None
+
+    # ------------------------------------------------------------------------------ running
+    def run(self, tasks: Sequence[Task], progress: Any = None) -> None:
+        """Compute ``tasks``; each result is cached as soon as it is done. A per-problem failure
+        is logged and remembered (not cached); a model or configuration error stops the bench."""
+        for task in tasks:
+            try:
+                result = self._compute(task)
+            except (ModelError, ConfigError):
+                raise
+            except TTSError as exc:
+                what = f"pool of {task.n} samples" if task.kind == "pool" else f"{task.strategy} N={task.n}"
+                self.errors[task.key] = str(exc)
+                if progress is not None:
+                    progress.log(f"tts: {self.models.name(task.model)} {what}, problem {task.problem.id}: {exc}")
+                    progress.advance(correct=None, failed=True)
+                continue
+            self.cache.put(task.key, task.what, result)
+            self.computed += 1
+            if progress is not None:
+                tokens = sum(result["tokens"]) if task.kind == "pool" else result["policy_tokens"]
+                progress.advance(correct=None, tokens=int(tokens))
+
+    def _compute(self, task: Task) -> dict[str, Any]:
+        from tts_cli.prompts import prompt_set
+        from tts_cli.solver import solve
+
+        settings = self.plan.settings
+        policy = self.models.policy(task.model)
+        verifier = None
+        if settings.verifier is not None and task.strategy not in ("greedy", "majority"):
+            verifier = self.models.verifier()
+        config = replace(
+            settings.search_config(), n=task.n, beam_width=self.plan.beam_width(task.strategy, task.n)
+        )
+        if task.kind == "pool":
+            config = replace(config, budget=None)
+        for engine in (policy, getattr(verifier, "engine", None)):
+            self.forget(engine)
+        solution = solve(
+            task.problem.question, strategy=task.strategy, policy=policy, config=config,
+            prompts=prompt_set("math", settings.system_prompt), verifier=verifier,
+        )  # fmt: skip
+        if task.kind == "pool":
+            return pool_from_solution(solution, seed=settings.seed)
+        return run_result(solution)
+
+    # ------------------------------------------------------------------------------ outcomes
+    def outcomes(self) -> Iterator[Outcome]:
+        """Every (model, strategy, N, problem), from the cache (or the error it met), graded."""
+        from tts_cli.grading import answers_equivalent
+
+        plan = self.plan
+        verdicts: dict[tuple[Optional[str], Optional[str]], bool] = {}
+        for task in self.tasks():
+            name = self.models.name(task.model)
+            if task.kind == "pool":
+                strategies = [(s, n) for s in plan.pooled for n in plan.budgets]
+            else:
+                strategies = [(task.strategy, task.n)]
+            result = self._cached(task)
+            for strategy, n in strategies:
+                outcome = Outcome(model=name, strategy=strategy, n=n, problem=task.problem.id)
+                if result is None:
+                    outcome.error = self.errors.get(task.key, "not run")
+                    yield outcome
+                    continue
+                if task.kind == "pool":
+                    values = subset_result(result, strategy, n, plan.settings.aggregate)
+                    outcome.selection = f"first {n} of a pool of {result['size']} samples (seed {result['seed']})"
+                else:
+                    values = result
+                    outcome.route = result.get("route")
+                outcome.answer = values["answer"]
+                pair = (values["answer"], task.problem.gold)
+                if pair not in verdicts:  # symbolic checks can take milliseconds: grade each pair once
+                    verdicts[pair] = answers_equivalent(*pair)
+                outcome.correct = verdicts[pair]
+                outcome.policy_tokens = values["policy_tokens"]
+                outcome.verifier_tokens = values["verifier_tokens"]
+                outcome.flops = values["flops"]
+                outcome.wall_seconds = values["wall_seconds"]
+                yield outcome
+
+
+def run_result(solution: Any) -> dict[str, Any]:
+    """The cacheable result of one search run."""
+    cost = solution.cost
+    verifier = cost.verifier
+    result: dict[str, Any] = {
+        "answer": solution.answer,
+        "policy_tokens": cost.policy.generated_tokens,
+        "policy_prompt_tokens": cost.policy.prompt_tokens,
+        "policy_cached_tokens": cost.policy.cached_tokens,
+        "verifier_tokens": (verifier.prompt_tokens + verifier.cached_tokens) if verifier is not None else 0,
+        "flops": cost.flops,
+        "wall_seconds": cost.wall_seconds,
+    }
+    route = solution.result.info.get("route") if solution.result.info else None
+    if route:
+        result["route"] = route
+    return result

@@ -1,0 +1,260 @@
+"""`tts bench`: accuracy against compute for strategies x budgets (N) x models, on graded data."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Callable, Optional
+
+import typer
+
+from tts_cli.cli.options import SearchSettings, search_options
+
+DEFAULT_STRATEGIES = "greedy,majority"
+DEFAULT_BUDGETS = "1,4,8,16"
+
+
+def _without(*names: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Hide shared options a command replaces (bench has --strategies and --budgets instead of
+    --strategy and -n); the hidden ones keep their defaults."""
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        signature = inspect.signature(command)
+        defaults = {name: signature.parameters[name].default for name in names}
+
+        @functools.wraps(command)
+        def wrapper(**kwargs: Any) -> Any:
+            return command(**defaults, **kwargs)
+
+        params = [p for p in signature.parameters.values() if p.name not in names]
+        wrapper.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {p.name: p.annotation for p in params}
+        del wrapper.__wrapped__
+        return wrapper
+
+    return decorate
+
+
+@_without("strategy", "n")
+@search_options
+def bench(
+    settings: SearchSettings,
+    data: Annotated[
+        Path, typer.Argument(help="Problems with gold answers: JSONL (`question`/`problem`, `answer`).", show_default=False)
+    ],
+    limit: Annotated[Optional[int], typer.Option("--limit", help="Use only the first N problems.")] = None,
+    strategies: Annotated[
+        str, typer.Option("--strategies", help="Comma-separated strategies to compare (see `tts strategies`).")
+    ] = DEFAULT_STRATEGIES,
+    budgets: Annotated[
+        str, typer.Option("--budgets", help="Comma-separated values of N (-n) per strategy; greedy runs once.")
+    ] = DEFAULT_BUDGETS,
+    plot: Annotated[
+        Optional[Path], typer.Option("--plot", help="Write a PNG of accuracy against mean FLOPs (needs matplotlib).")
+    ] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write every row and the parameters as JSON.")] = None,
+    cache_dir: Annotated[
+        Optional[Path],
+        typer.Option("--cache-dir", help="Per-problem results cache (default: bench/ in the tts cache dir, $TTS_CACHE_DIR)."),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
+) -> int:
+    """Compare strategies, budgets N and models on DATA: accuracy (95% Wilson interval) against
+    mean tokens, FLOPs and wall time per problem, Pareto-optimal rows starred (★).
+
+    --policy takes a comma-separated list of models. majority, best-of-n and weighted read every N
+    from the first N samples of one pool of max(N) samples per problem; search strategies run once
+    per N. Each per-problem result is cached as soon as it is done: an interrupted bench (exit 130)
+    continues where it stopped, and a second run computes only what is missing.
+    """
+    from tts_cli.bench.aggregate import build_rows, mark_pareto
+    from tts_cli.bench.cache import ResultCache
+    from tts_cli.bench.report import print_table, require_matplotlib, write_json
+    from tts_cli.bench.runner import Bench, BenchPlan
+    from tts_cli.cli.runtime import ModelLoader
+    from tts_cli.env import Environment
+    from tts_cli.errors import ExitStatus
+    from tts_cli.paths import cache_dir as tts_cache_dir
+
+    env = Environment()
+    strategy_names = parse_strategies(strategies)
+    sizes = parse_budgets(budgets)
+    check_bench_settings(settings, strategy_names, sizes)
+    if limit is not None and limit < 1:
+        raise _usage(f"--limit must be at least 1 (got {limit})")
+    for path, option in ((json_out, "--json"), (plot, "--plot")):
+        if path is not None and not path.parent.is_dir():
+            raise _usage(f"{option}: directory {path.parent} does not exist")
+    if plot is not None:
+        require_matplotlib()  # fail now, not after the bench
+    problems = read_problems(data, limit)
+    loader = ModelLoader(
+        env, settings.models_file, threads=settings.threads, gpu_layers=settings.gpu_layers,
+        n_ctx=settings.ctx, quiet=quiet,
+    )  # fmt: skip
+    models = LoaderModels(loader, settings.verifier, settings.verifier_kind)
+    policies: dict[str, Optional[str]] = {}  # name -> reference; every name resolved now, so a typo fails first
+    for ref in parse_models(settings.policy):
+        policies.setdefault(models.name(ref), ref)
+    if settings.verifier is not None:
+        models.name(settings.verifier)
+    directory = cache_dir if cache_dir is not None else tts_cache_dir() / "bench"
+    cache = ResultCache.open(directory)
+    runner = Bench(BenchPlan(problems, list(policies.values()), strategy_names, sizes, settings), models, cache)
+    try:
+        if not _run(env, runner, directory, quiet):
+            return int(ExitStatus.INTERRUPTED)
+    finally:
+        cache.close()
+        loader.close()
+    rows = build_rows(runner.outcomes(), strategy_names)
+    mark_pareto(rows)
+    print_table(env, rows)
+    if json_out is not None:
+        parameters = bench_parameters(settings, data, limit, len(problems), list(policies), strategy_names, sizes, directory)
+        write_json(json_out, rows, parameters)
+    if plot is not None:
+        from tts_cli.bench.report import plot as draw
+
+        draw(plot, rows)
+    if runner.errors:
+        env.stderr.write(f"tts: {len(runner.errors)} run(s) failed (counted as wrong); see the messages above\n")
+        return int(ExitStatus.PARTIAL)
+    return int(ExitStatus.SUCCESS)
+
+
+def _run(env: Any, runner: Any, directory: Path, quiet: bool) -> bool:
+    """Compute what the cache lacks, with progress on stderr; False when interrupted (Ctrl-C or
+    SIGTERM), everything finished being cached."""
+    from tts_cli.cli.solve_cmd import _signals_as_interrupt
+    from tts_cli.display.progress import BatchProgress
+
+    todo = runner.pending()
+    total = len(runner.tasks())
+    progress = BatchProgress(env, total=len(todo), enabled=not quiet and bool(todo))
+    if not quiet:
+        progress.log(f"tts: bench: {total - len(todo)} of {total} run(s) cached in {directory}; {len(todo)} to compute")
+    try:
+        with _signals_as_interrupt(), progress:
+            runner.run(todo, progress)
+    except KeyboardInterrupt:
+        progress.stop()
+        env.stderr.write(
+            f"tts: interrupted; {runner.computed} result(s) cached in {directory}; "
+            "run the same command again to continue\n"
+        )
+        env.stderr.flush()
+        return False
+    return True
+
+
+@dataclass
+class LoaderModels:
+    """The bench's models through ModelLoader: each GGUF loaded once, only when a run needs it."""
+
+    loader: Any
+    verifier_ref: Optional[str] = None
+    verifier_kind: Optional[str] = None
+    _verifier: Any = field(default=None, repr=False)
+
+    def identity(self, ref: Optional[str]) -> dict[str, Any]:
+        spec = self.loader.spec(ref)
+        return {"name": spec.name, "file": spec.file, "sha256": spec.sha256}
+
+    def name(self, ref: Optional[str]) -> str:
+        return str(self.loader.spec(ref).name)
+
+    def policy(self, ref: Optional[str]) -> Any:
+        return self.loader.load(ref)
+
+    def verifier(self) -> Any:
+        if self._verifier is None and self.verifier_ref is not None:
+            self._verifier = self.loader.load_verifier(self.verifier_ref, self.verifier_kind)
+        return self._verifier
+
+
+def parse_strategies(text: str) -> list[str]:
+    from tts_cli.strategies import get_strategy
+
+    names = _split(text, "--strategies")
+    for name in names:
+        get_strategy(name)  # unknown names: a usage error with a suggestion
+    return names
+
+
+def parse_budgets(text: str) -> list[int]:
+    values = []
+    for part in _split(text, "--budgets"):
+        try:
+            value = int(part)
+        except ValueError:
+            raise _usage(f"--budgets takes comma-separated whole numbers (got {part!r})") from None
+        if value < 1:
+            raise _usage(f"--budgets values must be at least 1 (got {value})")
+        values.append(value)
+    return sorted(set(values))
+
+
+def parse_models(text: Optional[str]) -> list[Optional[str]]:
+    return list(_split(text, "--policy")) if text is not None else [None]
+
+
+def check_bench_settings(settings: SearchSettings, strategies: list[str], budgets: list[int]) -> None:
+    """Every option checked as `tts ask` would for each strategy at the largest N."""
+    from dataclasses import replace
+
+    from tts_cli.cli.runtime import check_settings
+
+    for name in strategies:
+        check_settings(replace(settings, strategy=name, n=max(budgets)))
+
+
+def read_problems(data: Path, limit: Optional[int]) -> list[Any]:
+    """The first ``limit`` problems of ``data``; each must parse and have a gold answer."""
+    from tts_cli.batch import BadLine
+    from tts_cli.cli.solve_cmd import _read_items
+    from tts_cli.errors import InputError
+
+    items = _read_items(str(data), None)
+    if limit is not None:
+        items = items[:limit]
+    if not items:
+        raise InputError(f"no problems in {data}")
+    for item in items:
+        if isinstance(item, BadLine):
+            raise InputError(f"{data}: {item.error}")
+        if item.gold is None:
+            raise InputError(f"{data}: line {item.line} (id {item.id!r}) has no gold answer; the bench grades every problem")
+    return items
+
+
+def bench_parameters(
+    settings: SearchSettings, data: Path, limit: Optional[int], problems: int, models: list[str],
+    strategies: list[str], budgets: list[int], directory: Path,
+) -> dict[str, Any]:  # fmt: skip
+    values = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(settings).items()}
+    for name in ("strategy", "n", "policy"):
+        values.pop(name)
+    return {
+        "data": str(data), "limit": limit, "problems": problems, "models": models, "strategies": strategies,
+        "budgets": budgets, **values, "cache_dir": str(directory),
+    }  # fmt: skip
+
+
+def _split(text: str, option: str) -> list[str]:
+    parts = [part.strip() for part in text.split(",")]
+    if not any(parts) or not all(parts):
+        raise _usage(f"{option} takes a comma-separated list without empty items (got {text!r})")
+    return list(dict.fromkeys(parts))
+
+
+def _usage(message: str) -> Exception:
+    from tts_cli.errors import UsageError
+
+    return UsageError(message)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("bench")(bench)

@@ -51,3 +51,12 @@ def single_token(engine: Engine, text: str, what: str) -> int:
             "not one; set a single-token string in the PRM configuration"
         )
     return tokens[0]
+
+
+def steps_to_score(solutions: Sequence[Sequence[str]], last_only: bool) -> list[tuple[int, int]]:
+    """(solution index, 1-based step) pairs to score: every step, or only each solution's last."""
+    pairs: list[tuple[int, int]] = []
+    for i, steps in enumerate(solutions):
+        first = len(steps) if last_only else 1
+        pairs.extend((i, k) for k in range(max(first, 1), len(steps) + 1))
+    return pairs

@@ -14,7 +14,7 @@ from typing import Optional, Sequence
 from tts_cli.cost import ModelUsage
 from tts_cli.engine.types import Engine
 from tts_cli.errors import ModelError
-from tts_cli.verifiers._scoring import binary_score, single_tokens
+from tts_cli.verifiers._scoring import steps_to_score, binary_score, single_tokens
 
 JUDGE_SYSTEM = (
     "You are a strict math grader. You check one step of a student's solution at a time. "
@@ -75,10 +75,7 @@ class JudgeVerifier:
     def score(
         self, question: str, solutions: Sequence[Sequence[str]], *, last_only: bool = False
     ) -> list[list[float]]:
-        pairs: list[tuple[int, int]] = []  # (solution index, 1-based step)
-        for i, steps in enumerate(solutions):
-            first = len(steps) if last_only else 1
-            pairs.extend((i, k) for k in range(max(first, 1), len(steps) + 1))
+        pairs = steps_to_score(solutions, last_only)
         out: list[list[float]] = [[] for _ in solutions]
         if not pairs:
             return out

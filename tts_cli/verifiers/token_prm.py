@@ -21,7 +21,7 @@ from typing import Any, Optional, Sequence
 
 from tts_cli.cost import ModelUsage
 from tts_cli.engine.types import Engine
-from tts_cli.verifiers._scoring import binary_score, single_token
+from tts_cli.verifiers._scoring import steps_to_score, binary_score, single_token
 
 PRM_FORMATS: tuple[str, ...] = ("plain", "chat")
 
@@ -155,10 +155,7 @@ class TokenPRMVerifier:
     def score(
         self, question: str, solutions: Sequence[Sequence[str]], *, last_only: bool = False
     ) -> list[list[float]]:
-        pairs: list[tuple[int, int]] = []
-        for i, steps in enumerate(solutions):
-            first = len(steps) if last_only else 1
-            pairs.extend((i, k) for k in range(max(first, 1), len(steps) + 1))
+        pairs = steps_to_score(solutions, last_only)
         out: list[list[float]] = [[] for _ in solutions]
         if not pairs:
             return out

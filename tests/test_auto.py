@@ -6,7 +6,7 @@ from fakes import ScriptedEngine, ScriptedVerifier, generated
 
 from tts_cli.prompts import MATH
 from tts_cli.strategies import SearchConfig, SearchContext, get_strategy
-from tts_cli.strategies.auto import CLEAR_MAJORITY, route_decision
+from tts_cli.strategies.auto import route_decision, schedule
 from tts_cli.tree import SearchTree
 
 QUESTION = "What is 3 + 4?"
@@ -34,30 +34,49 @@ def answers_by_seed(mapping):
     return script
 
 
+def test_schedule_doubles_up_to_n():
+    assert schedule(1) == [1]
+    assert schedule(2) == [2]
+    assert schedule(5) == [2, 4, 5]
+    assert schedule(16) == [2, 4, 8, 16]
+
+
 def test_unanimous_pilot_stops_after_one_batch():
     engine = ScriptedEngine(answers_by_seed(lambda i: 7))
     result = get_strategy("auto").run(context(engine, n=16))
     assert result.answer == "7"
-    assert engine.calls == [4]  # only the pilot, in one batch
+    assert engine.calls == [2]  # only the pilot, in one batch
     assert result.info["route"]["decision"] == "stop"
     assert "unanimous" in result.info["route"]["reason"]
 
 
-def test_split_pilot_escalates_to_more_samples():
-    # pilot (seeds 0-3): 7, 8, 7, 8 -> split; the next 12 samples mostly say 7
-    engine = ScriptedEngine(answers_by_seed(lambda i: 8 if i in (1, 3, 5) else 7))
+def test_split_pilot_escalates_until_the_vote_is_settled():
+    # pilot (seeds 0-1): 7, 8 -> split; seeds 2-3 say 7 -> 3 of 4 agree, two votes ahead: settled
+    engine = ScriptedEngine(answers_by_seed(lambda i: 8 if i == 1 else 7))
     result = get_strategy("auto").run(context(engine, n=16))
-    assert engine.calls == [4, 12]
+    assert engine.calls == [2, 2]
     assert result.info["route"]["decision"] == "more samples"
+    assert [stage["samples"] for stage in result.info["route"]["stages"]] == [2, 4]
     assert result.answer == "7"
 
 
-def test_still_split_with_a_verifier_goes_to_beam_search():
+def test_close_vote_keeps_doubling_without_a_verifier():
+    # 7 and 8 alternate: never two votes apart, so every stage up to -n is drawn, then a vote
+    engine = ScriptedEngine(answers_by_seed(lambda i: 7 + i % 2))
+    result = get_strategy("auto").run(context(engine, n=16))
+    assert engine.calls == [2, 2, 4, 8]
+    assert result.info["route"]["decision"] == "vote"
+    assert "no verifier" in result.info["route"]["reason"]
+    assert result.answer == "7"  # 8 votes each: the earlier group wins
+
+
+def test_still_split_with_a_verifier_goes_to_beam_search_at_half_of_n():
     engine = ScriptedEngine(answers_by_seed(lambda i: i))  # every sample disagrees
     verifier = ScriptedVerifier(default=0.6)
-    result = get_strategy("auto").run(context(engine, verifier, n=8, beam_width=2))
+    result = get_strategy("auto").run(context(engine, verifier, n=16, beam_width=2))
     assert result.info["route"]["decision"] == "beam search"
-    assert engine.calls[:2] == [4, 4] and len(engine.calls) > 2
+    assert engine.calls[:3] == [2, 2, 4]  # sampling stops at 8 = n / 2
+    assert engine.calls[3] == 4  # beam search: max(2 x width, n / 4) continuations per depth
     assert result.answer == "7"
 
 
@@ -65,17 +84,22 @@ def test_unanimous_but_verifier_unsure_escalates():
     engine = ScriptedEngine(answers_by_seed(lambda i: 7))
     verifier = ScriptedVerifier(default=0.1)
     result = get_strategy("auto").run(context(engine, verifier, n=8))
-    assert engine.calls[:2] == [4, 4]
-    assert result.info["route"]["decision"] != "stop"
+    assert engine.calls[:2] == [2, 2]
+    assert result.info["route"]["decision"] == "more samples"  # 4 of 4 agree: settled without the verifier
 
 
 def test_route_rules():
-    assert route_decision(1.0, True, None, "pilot")
-    assert route_decision(1.0, True, 0.9, "pilot")
-    assert route_decision(1.0, True, 0.2, "pilot") is None
-    assert route_decision(0.5, False, None, "pilot") is None
-    assert route_decision(CLEAR_MAJORITY, False, None, "escalated")
-    assert route_decision(CLEAR_MAJORITY - 0.01, False, None, "escalated") is None
+    assert route_decision([2], 2, None, "pilot")
+    assert route_decision([2], 2, 0.9, "pilot")
+    assert route_decision([2], 2, 0.2, "pilot") is None
+    assert route_decision([1], 2, None, "pilot") is None  # one answerless sample
+    assert route_decision([1, 1], 2, None, "pilot") is None
+    assert route_decision([], 2, None, "pilot") is None
+    assert route_decision([3, 1], 4, None, "escalated")
+    assert route_decision([2, 1, 1], 4, None, "escalated") is None
+    assert route_decision([4, 2, 1, 1], 8, None, "escalated")
+    assert route_decision([3, 1], 8, None, "escalated") is None  # ahead, but under half of the votes
+    assert route_decision([5, 4], 9, None, "escalated") is None
 
 
 def test_budget_is_never_exceeded():

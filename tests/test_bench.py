@@ -97,12 +97,15 @@ def make_bench(
     engines: Optional[dict[str, ScriptedEngine]] = None,
     verifier: Any = None,
     problems: list[Problem] = PROBLEMS,
+    fixed: Optional[dict[str, list[int]]] = None,
     **settings: Any,
 ) -> tuple[Bench, FakeModels]:
     engines = engines or {"small": ColdEngine(script, name="small")}
     if verifier is not None:
         settings.setdefault("verifier", "prm")
-    plan = BenchPlan(problems, list(engines), strategies, budgets, SearchSettings(max_tokens=100, **settings))
+    plan = BenchPlan(
+        problems, list(engines), strategies, budgets, SearchSettings(max_tokens=100, **settings), fixed or {}
+    )
     models = FakeModels(engines, verifier)
     return Bench(plan, models, ResultCache.open(tmp_path / "cache")), models
 
@@ -248,6 +251,28 @@ def test_search_strategies_run_once_per_n_and_beam_width_is_capped_by_n(tmp_path
     bench.run(tasks)
     assert bench.computed == 3 and not bench.errors
     assert {(o.strategy, o.n) for o in bench.outcomes()} == {("greedy", 1), ("beam", 1), ("beam", 2)}
+
+
+def test_a_strategy_given_its_own_n_runs_only_there(tmp_path):
+    bench, _ = make_bench(
+        tmp_path, ["greedy", "majority", "auto"], [1, 2, 4], fixed={"auto": [4]}, problems=PROBLEMS[:1]
+    )
+    tasks = bench.pending()
+    assert [(t.kind, t.strategy, t.n) for t in tasks] == [("run", "greedy", 1), ("pool", "majority", 4), ("run", "auto", 4)]
+    bench.run(tasks)
+    assert sorted((o.strategy, o.n) for o in bench.outcomes()) == [
+        ("auto", 4), ("greedy", 1), ("majority", 1), ("majority", 2), ("majority", 4),
+    ]  # fmt: skip
+
+
+def test_strategies_option_parses_per_strategy_n():
+    from tts_cli.cli.bench_cmd import parse_strategies
+
+    assert parse_strategies("greedy,majority,auto@16") == (["greedy", "majority", "auto"], {"auto": [16]})
+    assert parse_strategies("beam@8/4") == (["beam"], {"beam": [4, 8]})
+    for bad in ("auto@", "auto@x", "auto@0", "nope@4"):
+        with pytest.raises(UsageError):
+            parse_strategies(bad)
 
 
 # -------------------------------------------------------------------------------- the cache

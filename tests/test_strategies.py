@@ -129,10 +129,17 @@ def test_best_of_n_picks_the_highest_aggregated_score():
     result = run("best-of-n", ctx)
     assert result.answer == "7"
     assert engine.calls == [4]  # one batch
-    assert verifier.calls == [4]  # one verifier call, every step of every sample
-    assert verifier.scored_steps == 8
+    assert verifier.calls == [4]  # one verifier call
+    assert verifier.scored_steps == 4  # aggregate "last": only each sample's last step is read
     assert [c.score for c in result.candidates] == [0.4, 0.4, 0.4, 0.9]
     assert ctx.tree.nodes[result.candidates[3].node_id].status == CHOSEN
+
+
+def test_best_of_n_scores_every_step_when_the_aggregate_reads_them():
+    engine = ScriptedEngine(HALF_SOLUTIONS)
+    verifier = ScriptedVerifier(HALF_SCORES, default=1.0)
+    run("best-of-n", make_ctx(engine, verifier, n=4, aggregate="min"))
+    assert verifier.scored_steps == 8
 
 
 def test_best_of_n_aggregation_min_changes_the_winner():
@@ -475,7 +482,7 @@ def test_parallel_work_goes_through_one_batched_call(name):
 def test_verifier_cost_is_counted_per_scored_step():
     engine = ScriptedEngine(HALF_SOLUTIONS)
     verifier = ScriptedVerifier(HALF_SCORES)
-    run("best-of-n", make_ctx(engine, verifier, n=4))
+    run("best-of-n", make_ctx(engine, verifier, n=4, aggregate="mean"))
     assert verifier.scored_steps == 8
     assert verifier.usage.prompt_tokens == sum(len(s) for text in HALF_SOLUTIONS for s in split_steps(text))
     assert engine.usage.prompt_tokens > 0 and verifier.usage.generated_tokens == 0

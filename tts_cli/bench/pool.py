@@ -10,7 +10,7 @@ per-sample cap depends on N, so the bench runs each N on its own instead).
 Cost of an N-subset: its samples' generated tokens; the prompt evaluated once; the pool's cached
 prompt copies and its sampling wall time shared pro rata (N/size); for the strategies that read
 scores, the verifier's tokens, FLOPs and seconds shared by the number of steps scored in each
-sample (the unit the verifiers score). ``majority`` is never charged for a pool's verifier work.
+sample (the unit the verifiers score; with only last steps scored, by sample length). ``majority`` is never charged for a pool's verifier work.
 """
 
 from __future__ import annotations
@@ -53,9 +53,13 @@ def pool_from_solution(solution: Any, *, seed: int) -> dict[str, Any]:
         nodes = solution.tree.nodes
         pool["verifier"] = verifier.model
         pool["step_scores"] = [list(nodes[c.node_id or 0].meta.get("step_scores", [])) for c in candidates]
-        pool["verifier_tokens"] = pro_rata(verifier.prompt_tokens + verifier.cached_tokens, steps)
-        pool["verifier_flops"] = pro_rata(verifier.flops, steps)
-        pool["verifier_seconds"] = pro_rata(verifier.prompt_seconds + verifier.generate_seconds, steps)
+        # the verifier reads each scored step with the solution up to it: with only the last step
+        # scored, a sample's share follows its length
+        last_only = all(len(s) <= 1 for s in pool["step_scores"])
+        weights = [c.tokens + 1 for c in candidates] if last_only else steps
+        pool["verifier_tokens"] = pro_rata(verifier.prompt_tokens + verifier.cached_tokens, weights)
+        pool["verifier_flops"] = pro_rata(verifier.flops, weights)
+        pool["verifier_seconds"] = pro_rata(verifier.prompt_seconds + verifier.generate_seconds, weights)
     return pool
 
 

@@ -42,6 +42,7 @@ class BenchPlan:
     strategies: Sequence[str]
     budgets: Sequence[int]  # the values of N, ascending
     settings: Any  # SearchSettings: sampling and search options shared by every run
+    fixed: dict[str, list[int]] = field(default_factory=dict)  # strategy -> its own values of N ("auto@16")
 
     @property
     def pooled(self) -> list[str]:
@@ -55,7 +56,13 @@ class BenchPlan:
         return self.settings.verifier is not None and any(s in SCORED for s in self.pooled)
 
     def budgets_for(self, strategy: str) -> list[int]:
-        return [1] if strategy == "greedy" else list(self.budgets)
+        if strategy == "greedy":
+            return [1]
+        return list(self.fixed.get(strategy, self.budgets))
+
+    @property
+    def pool_size(self) -> int:
+        return max(n for s in self.pooled for n in self.budgets_for(s))
 
     def beam_width(self, strategy: str, n: int) -> int:
         width = self.settings.beam_width
@@ -124,7 +131,7 @@ class Bench:
                 for strategy in plan.strategies:
                     if strategy == "greedy" or strategy in plan.pooled:
                         continue
-                    out.extend(self._run_task(model, problem, strategy, n) for n in plan.budgets)
+                    out.extend(self._run_task(model, problem, strategy, n) for n in plan.budgets_for(strategy))
         return out
 
     def pending(self) -> list[Task]:
@@ -160,8 +167,10 @@ class Bench:
             "verifier": None,
             "verifier_kind": None,
         }
-        scored = {**what, **self._verifier_identity()} if settings.verifier is not None else None
-        size = max(self.plan.budgets)
+        scored = None
+        if settings.verifier is not None:  # with --aggregate last only the last step is scored
+            scored = {**what, **self._verifier_identity(), "scored_steps": "last" if settings.aggregate == "last" else "all"}
+        size = self.plan.pool_size
         if self.plan.scored_pool and scored is not None:
             return Task("pool", model, problem, "best-of-n", size, cache_key(scored), scored)
         also = (cache_key(scored),) if scored is not None else ()  # a scored pool serves majority too
@@ -236,7 +245,7 @@ class Bench:
         for task in self.tasks():
             name = self.models.name(task.model)
             if task.kind == "pool":
-                strategies = [(s, n) for s in plan.pooled for n in plan.budgets]
+                strategies = [(s, n) for s in plan.pooled for n in plan.budgets_for(s)]
             else:
                 strategies = [(task.strategy, task.n)]
             result = self._cached(task)

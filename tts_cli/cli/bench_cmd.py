@@ -46,7 +46,7 @@ def bench(
     ],
     limit: Annotated[Optional[int], typer.Option("--limit", help="Use only the first N problems.")] = None,
     strategies: Annotated[
-        str, typer.Option("--strategies", help="Comma-separated strategies to compare (see `tts strategies`).")
+        str, typer.Option("--strategies", help="Comma-separated strategies to compare (see `tts strategies`); NAME@N or NAME@N/M runs that one only at those N.")
     ] = DEFAULT_STRATEGIES,
     budgets: Annotated[
         str, typer.Option("--budgets", help="Comma-separated values of N (-n) per strategy; greedy runs once.")
@@ -79,9 +79,9 @@ def bench(
     from tts_cli.paths import cache_dir as tts_cache_dir
 
     env = Environment()
-    strategy_names = parse_strategies(strategies)
+    strategy_names, fixed = parse_strategies(strategies)
     sizes = parse_budgets(budgets)
-    check_bench_settings(settings, strategy_names, sizes)
+    check_bench_settings(settings, strategy_names, sizes, fixed)
     if limit is not None and limit < 1:
         raise _usage(f"--limit must be at least 1 (got {limit})")
     for path, option in ((json_out, "--json"), (plot, "--plot")):
@@ -102,7 +102,8 @@ def bench(
         models.name(settings.verifier)
     directory = cache_dir if cache_dir is not None else tts_cache_dir() / "bench"
     cache = ResultCache.open(directory)
-    runner = Bench(BenchPlan(problems, list(policies.values()), strategy_names, sizes, settings), models, cache)
+    plan = BenchPlan(problems, list(policies.values()), strategy_names, sizes, settings, fixed)
+    runner = Bench(plan, models, cache)
     try:
         if not _run(env, runner, directory, quiet):
             return int(ExitStatus.INTERRUPTED)
@@ -114,6 +115,7 @@ def bench(
     print_table(env, rows)
     if json_out is not None:
         parameters = bench_parameters(settings, data, limit, len(problems), list(policies), strategy_names, sizes, directory)
+        parameters["strategy_budgets"] = {name: plan.budgets_for(name) for name in strategy_names}
         write_json(json_out, rows, parameters)
     if plot is not None:
         from tts_cli.bench.report import plot as draw
@@ -175,24 +177,32 @@ class LoaderModels:
         return self._verifier
 
 
-def parse_strategies(text: str) -> list[str]:
+def parse_strategies(text: str) -> tuple[list[str], dict[str, list[int]]]:
+    """Strategy names, and the values of N of those given their own (``auto@16``, ``beam@4/8``)."""
     from tts_cli.strategies import get_strategy
 
-    names = _split(text, "--strategies")
-    for name in names:
+    names: list[str] = []
+    fixed: dict[str, list[int]] = {}
+    for item in _split(text, "--strategies"):
+        name, at, values = item.partition("@")
+        name = name.strip()
         get_strategy(name)  # unknown names: a usage error with a suggestion
-    return names
+        if at:
+            fixed[name] = parse_budgets(values.replace("/", ","), f"--strategies {item}")
+        if name not in names:
+            names.append(name)
+    return names, fixed
 
 
-def parse_budgets(text: str) -> list[int]:
+def parse_budgets(text: str, option: str = "--budgets") -> list[int]:
     values = []
-    for part in _split(text, "--budgets"):
+    for part in _split(text, option):
         try:
             value = int(part)
         except ValueError:
-            raise _usage(f"--budgets takes comma-separated whole numbers (got {part!r})") from None
+            raise _usage(f"{option}: values of N must be whole numbers (got {part!r})") from None
         if value < 1:
-            raise _usage(f"--budgets values must be at least 1 (got {value})")
+            raise _usage(f"{option}: values of N must be at least 1 (got {value})")
         values.append(value)
     return sorted(set(values))
 
@@ -201,14 +211,16 @@ def parse_models(text: Optional[str]) -> list[Optional[str]]:
     return list(_split(text, "--policy")) if text is not None else [None]
 
 
-def check_bench_settings(settings: SearchSettings, strategies: list[str], budgets: list[int]) -> None:
-    """Every option checked as `tts ask` would for each strategy at the largest N."""
+def check_bench_settings(
+    settings: SearchSettings, strategies: list[str], budgets: list[int], fixed: dict[str, list[int]]
+) -> None:
+    """Every option checked as `tts ask` would for each strategy at its largest N."""
     from dataclasses import replace
 
     from tts_cli.cli.runtime import check_settings
 
     for name in strategies:
-        check_settings(replace(settings, strategy=name, n=max(budgets)))
+        check_settings(replace(settings, strategy=name, n=max(fixed.get(name, budgets))))
 
 
 def read_problems(data: Path, limit: Optional[int]) -> list[Any]:

@@ -1,9 +1,12 @@
 """``auto``: compute-optimal allocation per question.
 
-Difficulty is estimated cheaply from a small pilot batch: how many samples agree, and (with a
-verifier) how confident the verifier is in the winning answer. Easy questions stop there; split
-ones get more samples; questions that stay split go to step-level beam search, all within the
-token budget. The decision and its reason are recorded in ``info["route"]``.
+Difficulty is estimated from the samples themselves, drawn in stages that double in size (an
+adaptive-consistency schedule): a pilot of 2, then 4, 8, ... up to ``-n``. A unanimous pilot the
+verifier (if any) is confident in stops at once; later stages stop as soon as the vote is settled
+(the leading answer is ``MARGIN`` votes ahead and holds at least half of them). A question that is
+still split when half of ``-n`` is spent goes to step-level beam search when there is a verifier;
+without one the samples grow to ``-n`` and are voted on. Everything stays within ``--budget``.
+The decision, its reason and the votes at every stage are recorded in ``info["route"]``.
 """
 
 from __future__ import annotations
@@ -17,55 +20,78 @@ from tts_cli.strategies.base import SearchContext, SearchResult
 from tts_cli.strategies.registry import register
 from tts_cli.strategies.steps import Sample, best_index, sample_full, score_samples
 
-PILOT = 4  # samples in the pilot batch (fewer when -n is smaller)
-CONFIDENT = 0.5  # mean verifier score of the winning group that counts as confident
-CLEAR_MAJORITY = 0.6  # share of the votes after escalation that settles a question
+PILOT = 2  # samples in the pilot batch (fewer when -n is smaller)
+CONFIDENT = 0.5  # mean verifier score of a unanimous pilot's answer that counts as confident
+MARGIN = 2  # votes the leading answer needs over the runner-up for an escalated vote to be settled
+SETTLED_SHARE = 0.5  # ... and the share of all votes it needs
 
 
-def route_decision(share: float, unanimous: bool, confidence: Optional[float], stage: str) -> Optional[str]:
-    """Why to stop at this stage, or None to escalate (pure, so tests can check each rule)."""
+def schedule(n: int) -> list[int]:
+    """Sample counts after each sampling stage: 2, 4, 8, ... doubling up to ``n``."""
+    n = max(1, n)
+    stages = [min(PILOT, n)]
+    while stages[-1] < n:
+        stages.append(min(n, stages[-1] * 2))
+    return stages
+
+
+def route_decision(votes: list[int], total: int, confidence: Optional[float], stage: str) -> Optional[str]:
+    """Why to stop after this stage, or None to escalate (pure, so tests can check each rule).
+
+    ``votes``: the sizes of the groups of equivalent answers, largest first; ``total``: samples
+    drawn (answerless ones included); ``confidence``: the verifier's mean score of the leading
+    group (None without a verifier)."""
+    if not votes:
+        return None
+    lead = votes[0]
     if stage == "pilot":
-        if unanimous and (confidence is None or confidence >= CONFIDENT):
+        if lead == total and (confidence is None or confidence >= CONFIDENT):
             return "pilot unanimous" + ("" if confidence is None else f" and verifier confident ({confidence:.2f})")
         return None
-    if share >= CLEAR_MAJORITY:
-        return f"clear majority after escalation ({share:.0%} of the votes)"
+    runner_up = votes[1] if len(votes) > 1 else 0
+    if lead - runner_up >= MARGIN and lead >= SETTLED_SHARE * total:
+        return f"settled after {total} samples ({lead} of {total} agree, next best {runner_up})"
     return None
 
 
 @register(
     "auto",
-    summary="Compute-optimal: a small pilot; stop if unanimous, add samples if split, beam search if still split.",
+    summary="Compute-optimal: samples in doubling stages until the vote is settled; beam search if still split.",
     options=("-n", "--budget", "--verifier", "--beam-width", "--temperature", "--max-tokens", "--aggregate"),
 )
 def run(ctx: SearchContext) -> SearchResult:
     n = max(1, ctx.config.n)
-    pilot_n = min(PILOT, n)
-    samples = sample_full(ctx, pilot_n)
-    route: dict[str, Any] = {"pilot": pilot_n}
+    stages = schedule(n)
+    # with a verifier, sampling stops at half of -n: a question still split by then goes to beam search
+    last_sampling = max(s for s in stages if s <= max(stages[0], n // 2)) if ctx.verifier is not None else n
+    samples: list[Sample] = []
+    route: dict[str, Any] = {"pilot": stages[0], "stages": []}
     vote = _vote(ctx, samples)
-    reason = route_decision(vote["share"], vote["unanimous"], vote["confidence"], "pilot")
-    if reason:
-        return _result(ctx, samples, vote, {**route, "decision": "stop", "reason": reason})
+    for size in stages:
+        if size > last_sampling:
+            break
+        more = sample_full(ctx, size - len(samples), first_index=len(samples))
+        if not more:
+            break  # the budget is spent
+        samples += more
+        vote = _vote(ctx, samples)
+        route["stages"].append({"samples": len(samples), "votes": vote["votes"]})
+        stage = "pilot" if len(samples) == stages[0] else "escalated"
+        reason = route_decision(vote["votes"], len(samples), vote["confidence"], stage)
+        if reason:
+            return _result(ctx, samples, vote, {**route, "decision": "stop" if stage == "pilot" else "more samples", "reason": reason})
 
-    extra = n - pilot_n
-    if extra > 0:
-        more = sample_full(ctx, extra, first_index=pilot_n)
-        if more:
-            samples += more
-            vote = _vote(ctx, samples)
-            route["samples"] = len(samples)
-            reason = route_decision(vote["share"], vote["unanimous"], vote["confidence"], "escalated")
-            if reason:
-                return _result(ctx, samples, vote, {**route, "decision": "more samples", "reason": reason})
-
+    share = vote["share"]
     if ctx.verifier is not None and _budget_left(ctx):
-        searched = beam.run(replace(ctx, config=replace(ctx.config, beam_width=min(ctx.config.beam_width, n))))
+        width = max(1, min(ctx.config.beam_width, n))
+        beams = max(2 * width, n // 4)  # step-level search costs about this many samples' tokens
+        searched = beam.run(replace(ctx, config=replace(ctx.config, n=beams, beam_width=width)))
         if searched.answer is not None:
             offset = len(samples)
             candidates = [s.candidate for s in samples] + searched.candidates
+            reason = f"still split after {len(samples)} samples ({share:.0%} agree)"
             info = {
-                "route": {**route, "decision": "beam search", "reason": f"still split ({vote['share']:.0%} agree)"},
+                "route": {**route, "samples": len(samples), "decision": "beam search", "reason": reason},
                 "beam": searched.info,
             }
             return SearchResult(
@@ -74,12 +100,18 @@ def run(ctx: SearchContext) -> SearchResult:
                 candidates=candidates,
                 info=info,
             )
-    why = "still split; no verifier for step-level search" if ctx.verifier is None else "still split; budget spent"
+    if ctx.verifier is None:
+        why = f"still split after {len(samples)} samples; no verifier for step-level search"
+    elif _budget_left(ctx):
+        why = f"still split after {len(samples)} samples; beam search found no answer"
+    else:
+        why = f"still split after {len(samples)} samples; budget spent"
     return _result(ctx, samples, vote, {**route, "decision": "vote", "reason": why})
 
 
 def _vote(ctx: SearchContext, samples: list[Sample]) -> dict[str, Any]:
-    """Answer groups, the winning group, its vote share and (with a verifier) its mean score."""
+    """Answer groups, the winning group (verifier-weighted when there is a verifier), its vote
+    share, the group sizes (largest first) and the verifier's mean score of the winner."""
     if ctx.verifier is not None:
         unscored = [s for s in samples if not s.step_scores and s.steps]
         if unscored:
@@ -87,7 +119,7 @@ def _vote(ctx: SearchContext, samples: list[Sample]) -> dict[str, Any]:
     answers = [s.candidate.answer for s in samples]
     groups = group_equivalent(answers)
     if not groups:
-        return {"groups": [], "best": None, "share": 0.0, "unanimous": False, "confidence": None}
+        return {"groups": [], "best": None, "share": 0.0, "votes": [], "confidence": None}
 
     def weight(group: list[int]) -> float:
         if ctx.verifier is None:
@@ -102,14 +134,14 @@ def _vote(ctx: SearchContext, samples: list[Sample]) -> dict[str, Any]:
         "groups": groups,
         "best": best,
         "share": len(best) / len(samples),
-        "unanimous": len(groups) == 1 and len(best) == len(samples),
+        "votes": sorted((len(g) for g in groups), reverse=True),
         "confidence": confidence,
     }
 
 
 def _result(ctx: SearchContext, samples: list[Sample], vote: dict[str, Any], route: dict[str, Any]) -> SearchResult:
     candidates = [s.candidate for s in samples]
-    info = {"route": {**route, "samples": len(samples)}, "votes": [len(g) for g in vote["groups"]]}
+    info = {"route": {**route, "samples": len(samples)}, "votes": vote["votes"]}
     best = vote["best"]
     if not best:
         return SearchResult(answer=None, chosen=None, candidates=candidates, info=info)

@@ -135,10 +135,12 @@ def sample_full(ctx: SearchContext, n: int, *, first_index: int = 0) -> list[Sam
 
 
 def score_samples(ctx: SearchContext, verifier: Any, samples: Sequence[Sample]) -> None:
-    """Score every step of every sample in one verifier call; set aggregated scores."""
+    """Score the steps of every sample in one verifier call; set aggregated scores. With the
+    ``last`` aggregate only each sample's last step is scored: the others would not count."""
     scored = [s for s in samples if s.steps]
     if scored:
-        results = verifier.score(ctx.question, [s.steps for s in scored])
+        last_only = ctx.config.aggregate == "last"
+        results = verifier.score(ctx.question, [s.steps for s in scored], last_only=last_only)
         for sample, scores in zip(scored, results):
             sample.step_scores = [float(x) for x in scores]
     for sample in samples:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import os
 import re
 import sys
@@ -43,8 +44,22 @@ MODEL_KEYS: Dict[str, type] = {
     "chat_template": str,
     "sources": list,
     "prm": dict,
+    "backend": str,
+    "base_url": str,
+    "model": str,
+    "api_key_env": str,
+    "timeout": float,
+    "max_retries": int,
+    "concurrency": int,
+    "top_logprobs": int,
 }
-REQUIRED_MODEL_KEYS = frozenset({"file"})
+BACKENDS = ("llama.cpp", "openai")
+# Keys that only make sense for one backend; the others are shared.
+BACKEND_KEYS: Dict[str, frozenset] = {
+    "llama.cpp": frozenset({"file", "sha256", "size", "gpu_layers", "sources"}),
+    "openai": frozenset({"base_url", "model", "api_key_env", "timeout", "max_retries", "concurrency", "top_logprobs"}),
+}
+REQUIRED_BACKEND_KEYS: Dict[str, Tuple[str, ...]] = {"llama.cpp": ("file",), "openai": ("base_url", "model")}
 SOURCE_KEYS: Dict[str, Dict[str, type]] = {
     "path": {"path": str},
     "hf": {"repo": str, "file": str, "revision": str},
@@ -55,7 +70,8 @@ OPTIONAL_SOURCE_KEYS = frozenset({"revision"})
 
 _SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
 _PACKAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*==[A-Za-z0-9][A-Za-z0-9.+!_-]*$")
-_TYPE_NAMES = {str: "a string", int: "an integer", list: "a list", dict: "a table"}
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", list: "a list", dict: "a table"}
+_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 @dataclass(frozen=True)
@@ -82,9 +98,22 @@ class ModelSource:
 
 
 @dataclass(frozen=True)
+class ServerSettings:
+    """Where and how to reach a model served over the OpenAI-compatible API (``backend = "openai"``)."""
+
+    base_url: str  # e.g. http://host:8000/v1 (no trailing slash)
+    model: str  # the server's name for the model
+    api_key_env: Optional[str] = None  # name of the environment variable holding the key
+    timeout: float = 600.0  # seconds per request
+    max_retries: int = 4  # on 429/5xx and connection failures
+    concurrency: int = 8  # requests in flight at once per model
+    top_logprobs: int = 20  # log-probabilities asked for per position (verifiers)
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     name: str
-    file: str
+    file: str  # "" for a server model
     sources: Tuple[ModelSource, ...]
     sha256: Optional[str] = None
     size: Optional[int] = None
@@ -95,6 +124,8 @@ class ModelSpec:
     description: str = ""
     origin: Optional[Path] = None
     prm: Optional[Any] = None  # PRMConfig when the model is a token-logit process reward model
+    backend: str = "llama.cpp"
+    server: Optional[ServerSettings] = None  # set when backend == "openai"
 
 
 @dataclass
@@ -268,14 +299,38 @@ def _validate_model(checker: _Checker, name: str, entry: Any) -> ModelSpec:
     if not isinstance(entry, dict):
         checker.fail(("models",), name, f"expected a table, got {_describe(entry)}")
     checker.check_keys(entry, MODEL_KEYS, table)
-    for key in sorted(REQUIRED_MODEL_KEYS - entry.keys()):
-        checker.fail(table, None, f"missing required key {key!r}")
-    _check_file_name(checker, table, entry["file"])
-    if "sha256" in entry and not _SHA256_RE.match(entry["sha256"]):
-        checker.fail(table, "sha256", "expected 64 hexadecimal digits")
+    backend = entry.get("backend", "llama.cpp")
+    if backend not in BACKENDS:
+        checker.fail(table, "backend", f"expected one of {', '.join(BACKENDS)}, got {_describe(backend)}")
+    for other, keys in BACKEND_KEYS.items():
+        misplaced = sorted(keys & entry.keys()) if other != backend else []
+        if misplaced:
+            checker.fail(
+                table, misplaced[0], f"only for backend = {json.dumps(other)} (this model's backend is {json.dumps(backend)})"
+            )
+    for key in REQUIRED_BACKEND_KEYS[backend]:
+        if key not in entry:
+            checker.fail(table, None, f"missing required key {key!r}")
     for key in ("context", "size", "params"):
         if key in entry and entry[key] <= 0:
             checker.fail(table, key, f"must be positive, got {entry[key]}")
+    if backend == "openai":
+        return ModelSpec(
+            name=name,
+            file="",
+            sources=(),
+            params=entry.get("params"),
+            context=entry.get("context", DEFAULT_CONTEXT),
+            chat_template=entry.get("chat_template"),
+            description=entry.get("description", ""),
+            origin=checker.path,
+            prm=_prm_config(checker, table, entry["prm"]) if "prm" in entry else None,
+            backend=backend,
+            server=_server_settings(checker, table, entry),
+        )
+    _check_file_name(checker, table, entry["file"])
+    if "sha256" in entry and not _SHA256_RE.match(entry["sha256"]):
+        checker.fail(table, "sha256", "expected 64 hexadecimal digits")
     if entry.get("gpu_layers", 0) < -1:
         checker.fail(table, "gpu_layers", "must be -1 (all) or a layer count >= 0")
     sources = tuple(
@@ -297,6 +352,39 @@ def _validate_model(checker: _Checker, name: str, entry: Any) -> ModelSpec:
         description=entry.get("description", ""),
         origin=checker.path,
         prm=_prm_config(checker, table, entry["prm"]) if "prm" in entry else None,
+    )
+
+
+def _server_settings(checker: _Checker, table: Tuple[str, ...], entry: Dict[str, Any]) -> ServerSettings:
+    from urllib.parse import urlsplit
+
+    url = entry["base_url"].strip()
+    try:
+        parts = urlsplit(url)
+        parts.port  # raises ValueError for a port that is not a number
+    except ValueError as exc:
+        checker.fail(table, "base_url", f"not a valid URL ({exc})")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        checker.fail(table, "base_url", f"expected http(s)://host[:port]/path, e.g. http://localhost:8000/v1, got {url!r}")
+    if parts.query or parts.fragment:
+        checker.fail(table, "base_url", "must not have a query or fragment")
+    if not entry["model"].strip():
+        checker.fail(table, "model", "must not be empty (the server's name for the model)")
+    env = entry.get("api_key_env")
+    if env is not None and not _ENV_NAME_RE.match(env):
+        checker.fail(table, "api_key_env", "expected the NAME of an environment variable holding the key, not the key itself")
+    for key, low, what in (("timeout", 0, "positive"), ("max_retries", -1, ">= 0"), ("concurrency", 0, "at least 1"), ("top_logprobs", 0, "at least 1")):
+        if key in entry and (not math.isfinite(entry[key]) or entry[key] <= low):
+            checker.fail(table, key, f"must be {what}, got {entry[key]}")
+    defaults = ServerSettings(base_url="", model="")
+    return ServerSettings(
+        base_url=url.rstrip("/"),
+        model=entry["model"],
+        api_key_env=env,
+        timeout=float(entry.get("timeout", defaults.timeout)),
+        max_retries=entry.get("max_retries", defaults.max_retries),
+        concurrency=entry.get("concurrency", defaults.concurrency),
+        top_logprobs=entry.get("top_logprobs", defaults.top_logprobs),
     )
 
 
@@ -367,6 +455,8 @@ def _resolve_relative(models_file: Path, value: str) -> Path:
 
 
 def _has_type(value: Any, expected: type) -> bool:
+    if expected is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
     if expected is int:
         return isinstance(value, int) and not isinstance(value, bool)
     return isinstance(value, expected)

@@ -4,6 +4,9 @@ Every token a model touches is counted exactly once in one of three buckets:
 ``prompt_tokens`` (evaluated by a forward pass as input), ``cached_tokens`` (input whose KV state was
 reused from another sequence instead of being evaluated), ``generated_tokens`` (sampled).
 FLOPs are estimated as 2 x parameters x (evaluated + generated) tokens.
+
+``source`` says who counted: ``"local"`` (the llama.cpp engine in this process, exact) or
+``"server"`` (an inference server's ``usage`` fields, taken as reported).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ class ModelUsage:
     prompt_seconds: float = 0.0
     generate_seconds: float = 0.0
     load_seconds: float = 0.0
+    source: str = "local"
 
     @property
     def flops(self) -> float:
@@ -38,14 +42,14 @@ class ModelUsage:
         """Usage accumulated after ``earlier`` was snapshotted (load time stays as is)."""
         delta = self.snapshot()
         for f in fields(self):
-            if f.name in ("model", "params", "load_seconds"):
+            if f.name in ("model", "params", "load_seconds", "source"):
                 continue
             setattr(delta, f.name, getattr(self, f.name) - getattr(earlier, f.name))
         return delta
 
     def add(self, other: "ModelUsage") -> None:
         for f in fields(self):
-            if f.name in ("model", "params"):
+            if f.name in ("model", "params", "source"):
                 continue
             setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
@@ -61,6 +65,7 @@ class ModelUsage:
             "generate_seconds": round(self.generate_seconds, 4),
             "load_seconds": round(self.load_seconds, 4),
             "tokens_per_second": round(self.tokens_per_second, 2),
+            "source": self.source,
         }
 
 

@@ -50,6 +50,11 @@ class DownloadError(ModelError):
     pass
 
 
+class ServerError(ModelError):
+    """An inference server (``backend = "openai"``) that cannot be reached, keeps failing after
+    retries, or refuses the request (bad URL, model name or API key)."""
+
+
 class ContextOverflowError(TTSError):
     """The prompt (plus what must be generated) does not fit in the model's context."""
 

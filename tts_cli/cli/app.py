@@ -16,7 +16,8 @@ from tts_cli.errors import ExitStatus, TTSError
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 success; 1 runtime failure; 2 usage, input or configuration error; "
-    "3 model missing, corrupt or unloadable; 4 some batch lines failed; 130 interrupted."
+    "3 model missing, corrupt or unloadable, or its inference server unreachable or failing; "
+    "4 some batch lines failed; 130 interrupted."
 )
 
 app = typer.Typer(

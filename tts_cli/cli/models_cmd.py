@@ -1,4 +1,4 @@
-"""`tts models`: list, download and locate GGUF models."""
+"""`tts models`: list, download and locate GGUF models (server models are listed, nothing to fetch)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from rich.table import Table
 from tts_cli.cli.common import ModelsFileOption, pull_with_progress
 from tts_cli.config import ModelSpec, Registry, load_registry, resolve_model_ref
 from tts_cli.env import Environment
-from tts_cli.errors import ModelError
+from tts_cli.errors import ModelError, UsageError
 from tts_cli.gguf import read_gguf_param_count
 from tts_cli.store import ModelStore
 
@@ -46,6 +46,7 @@ def pull(
     """Download a model (trying its sources in order) and print its path."""
     env = Environment()
     spec = load_registry(models).get(name)
+    _require_local(spec)
     store = ModelStore()
     if store.is_downloaded(spec) and not force:
         env.err.print(f"tts: {spec.name} is already downloaded (use --force to fetch it again)", markup=False)
@@ -60,6 +61,7 @@ def path(name: NameArgument, models: ModelsFileOption = None) -> None:
     """Print the path of a downloaded model (exit 3 if it is not downloaded)."""
     env = Environment()
     spec = resolve_model_ref(name, load_registry(models))
+    _require_local(spec)
     store = ModelStore()
     if not store.is_downloaded(spec):
         raise ModelError(f"model {spec.name} is not downloaded; run `tts models pull {spec.name}`")
@@ -69,7 +71,29 @@ def path(name: NameArgument, models: ModelsFileOption = None) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+def _require_local(spec: ModelSpec) -> None:
+    if spec.server is not None:
+        raise UsageError(f"{spec.name} is served by {spec.server.base_url} (backend = \"openai\"): there is no file to pull or locate")
+
+
 def _describe(spec: ModelSpec, registry: Registry, store: ModelStore) -> Dict[str, Any]:
+    if spec.server is not None:
+        return {
+            "name": spec.name,
+            "default": spec.name == registry.default_policy,
+            "params": spec.params,
+            "size": None,
+            "downloaded": None,
+            "verified": None,
+            "path": None,
+            "file": None,
+            "context": spec.context,
+            "sources": [],
+            "description": spec.description,
+            "backend": spec.backend,
+            "base_url": spec.server.base_url,
+            "model": spec.server.model,
+        }
     status = store.status(spec)
     path = store.path_for(spec)
     size = path.stat().st_size if status != "no" else None
@@ -85,6 +109,7 @@ def _describe(spec: ModelSpec, registry: Registry, store: ModelStore) -> Dict[st
         "context": spec.context,
         "sources": [source.kind for source in spec.sources],
         "description": spec.description,
+        "backend": spec.backend,
     }
 
 
@@ -109,10 +134,16 @@ def _table(rows: list, store: ModelStore) -> Table:
             row["name"] + (" *" if row["default"] else ""),
             human_params(row["params"]),
             human_bytes(row["size"]),
-            "verified" if row["verified"] else ("yes" if row["downloaded"] else "no"),
+            _availability(row),
             row["description"],
         )
     return table
+
+
+def _availability(row: Dict[str, Any]) -> str:
+    if row["backend"] == "openai":
+        return f"server {row['base_url']}"
+    return "verified" if row["verified"] else ("yes" if row["downloaded"] else "no")
 
 
 def human_params(count: Optional[int]) -> str:

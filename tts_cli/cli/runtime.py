@@ -60,7 +60,10 @@ def check_strategy_options(strategy: str, config: SearchConfig) -> None:
 
 @dataclass
 class ModelLoader:
-    """Loads each GGUF once per process, so a verifier that is the policy model shares its engine."""
+    """Loads each GGUF once per process, so a verifier that is the policy model shares its engine.
+
+    A ``backend = "openai"`` model is not loaded: its engine talks to the server (checked reachable
+    once); ``threads``, ``gpu_layers`` and ``n_ctx`` do not apply to it."""
 
     env: Environment
     models_file: Optional[Path] = None
@@ -68,7 +71,7 @@ class ModelLoader:
     gpu_layers: Optional[int] = None
     n_ctx: int = 16384
     quiet: bool = False
-    _engines: dict[Path, Engine] = field(default_factory=dict)
+    _engines: dict[Any, Engine] = field(default_factory=dict)  # GGUF path or ("server", name)
     _registry: Any = None
 
     def __post_init__(self) -> None:
@@ -100,6 +103,8 @@ class ModelLoader:
         from tts_cli.store import ModelStore
 
         spec = self.spec(ref)
+        if spec.backend == "openai":
+            return self._load_server(spec)
         path = ensure_with_progress(self.env, ModelStore(), spec).resolve()
         if path in self._engines:
             return self._engines[path]
@@ -111,6 +116,20 @@ class ModelLoader:
         engine = load_engine(path, name=spec.name, options=options, chat_template=spec.chat_template, n_params=spec.params)
         self._engines[path] = engine
         return engine
+
+    def _load_server(self, spec: Any) -> Engine:
+        from tts_cli.engine import load_server_engine
+
+        key = ("server", spec.name)
+        if key not in self._engines:
+            if not self.quiet and self.env.stderr_isatty:
+                self.env.err.print(f"[dim]connecting to {spec.server.base_url} ({spec.name})…[/dim]", end="\r")
+            self._engines[key] = load_server_engine(spec)
+        return self._engines[key]
+
+    def is_server(self, ref: Optional[str]) -> bool:
+        """Whether ``ref`` (None: the default policy) is served by an inference server."""
+        return bool(self.spec(ref).backend == "openai")
 
     def load_verifier(self, ref: Optional[str], kind: Optional[str]) -> Any:
         """A verifier on model ``ref``: a token PRM when models.toml gives it a ``prm`` table (or
@@ -142,6 +161,19 @@ class Session:
     verifier: Any
     prompts: Any
     loader: ModelLoader
+    verifier_ref: Optional[str] = None
+    verifier_kind: Optional[str] = None
+
+    def for_problem(self) -> "Session":
+        """A session for one of several problems solved at once: the same engines, but its own cost
+        counters (a per-problem view of the policy and a fresh verifier)."""
+        from tts_cli.engine.scoped import UsageScope
+
+        return Session(
+            config=self.config, strategy=self.strategy, policy=UsageScope(self.policy),
+            verifier=self.loader.load_verifier(self.verifier_ref, self.verifier_kind), prompts=self.prompts,
+            loader=self.loader, verifier_ref=self.verifier_ref, verifier_kind=self.verifier_kind,
+        )
 
     def solve(self, question: str, tree: Any = None) -> Any:
         from tts_cli.solver import solve
@@ -200,4 +232,24 @@ def open_session(env: Environment, settings: Any, config: SearchConfig, *, quiet
     return Session(
         config=config, strategy=settings.strategy, policy=policy, verifier=verifier,
         prompts=prompt_set("math", settings.system_prompt), loader=loader,
+        verifier_ref=settings.verifier, verifier_kind=settings.verifier_kind,
     )
+
+
+def check_workers(env: Environment, settings: Any, workers: int) -> None:
+    """``--workers K`` > 1 runs problems on threads: only server-backed models may be shared so
+    (the local llama.cpp engine is not thread-safe; it batches one problem's samples instead)."""
+    if workers < 1:
+        raise UsageError(f"--workers must be at least 1 (got {workers})")
+    if workers == 1:
+        return
+    loader = ModelLoader(env, settings.models_file)
+    for role, ref in (("policy", settings.policy), ("verifier", settings.verifier)):
+        if role == "verifier" and ref is None:
+            continue
+        if not loader.is_server(ref):
+            name = loader.spec(ref).name
+            raise UsageError(
+                f"--workers {workers} needs server models (backend = \"openai\" in models.toml), but the {role} "
+                f"{name} runs in this process; the local engine already batches one problem's samples: use --workers 1"
+            )

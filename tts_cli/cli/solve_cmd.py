@@ -6,8 +6,9 @@ import signal
 import sys
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Iterator, Optional
+from typing import Annotated, Any, Callable, Iterator, Optional
 
 import typer
 
@@ -27,6 +28,14 @@ def solve(
     limit: Annotated[Optional[int], typer.Option("--limit", help="Solve only the first N problems.")] = None,
     no_tree: Annotated[bool, typer.Option("--no-tree", help="Leave the search tree out of the records.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary on stderr.")] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            help="Solve this many problems at once (server models only, backend = \"openai\"); "
+            "results are then written in the order they finish.",
+        ),
+    ] = 1,
 ) -> int:
     """Solve every problem in SOURCE; write one JSON line per problem as soon as it is done.
 
@@ -35,15 +44,15 @@ def solve(
     Exit code 4 when some lines could not be solved (each has an error record), 130 on Ctrl-C
     (everything finished is on disk; run again with --resume).
     """
-    from tts_cli.batch import BadLine, ResultWriter, finished_ids
-    from tts_cli.cli.runtime import check_settings, open_session
+    from tts_cli.batch import ResultWriter, finished_ids
+    from tts_cli.cli.runtime import check_settings, check_workers, open_session
     from tts_cli.display.progress import BatchProgress
     from tts_cli.env import Environment
-    from tts_cli.errors import ConfigError, ExitStatus, ModelError, TTSError, UsageError
-    from tts_cli.grading import answers_equivalent
+    from tts_cli.errors import ExitStatus, UsageError
 
     env = Environment()
     config = check_settings(settings)
+    check_workers(env, settings, workers)
     if limit is not None and limit < 1:
         raise UsageError(f"--limit must be at least 1 (got {limit})")
     if resume and output is None:
@@ -54,43 +63,26 @@ def solve(
     done = finished_ids(output) if resume and output is not None else set()
     todo = [item for item in items if item.id not in done]
     writer = ResultWriter.open(output, append=resume) if output is not None else ResultWriter(env.stdout)
-    failures = 0
-    session = None
     progress = BatchProgress(env, total=len(todo), skipped=len(items) - len(todo), enabled=not quiet)
+    sessions: list[Any] = []
+
+    def session() -> Any:
+        if not sessions:
+            sessions.append(open_session(env, settings, config, quiet=quiet))
+        return sessions[0]
+
+    def emit(outcome: "_Outcome") -> None:
+        if outcome.error is not None:
+            progress.log(f"tts: {outcome.error}")
+        with _deferred_interrupt():
+            writer.write(outcome.record)
+        progress.advance(correct=outcome.correct, tokens=outcome.tokens, failed=outcome.error is not None)
+
+    failures = 0
     try:
         with _signals_as_interrupt(), progress:
-            for item in todo:
-                if isinstance(item, BadLine):
-                    failures += 1
-                    progress.log(f"tts: {item.error}")
-                    with _deferred_interrupt():
-                        writer.write({"id": item.id, "line": item.line, "error": item.error})
-                    progress.advance(correct=None, failed=True)
-                    continue
-                if session is None:
-                    session = open_session(env, settings, config, quiet=quiet)
-                try:
-                    solution = session.solve(item.question)
-                except TTSError as exc:
-                    if isinstance(exc, (ModelError, ConfigError)):
-                        raise  # no later problem can succeed either
-                    failures += 1
-                    message = f"line {item.line}: {exc}"
-                    progress.log(f"tts: {message}")
-                    with _deferred_interrupt():
-                        writer.write({"id": item.id, "line": item.line, "error": message})
-                    progress.advance(correct=None, failed=True)
-                    continue
-                record: dict[str, Any] = {"id": item.id, **solution.to_dict(include_tree=not no_tree)}
-                record["finished_at"] = time.time()
-                correct: Optional[bool] = None
-                if item.gold is not None:
-                    correct = answers_equivalent(solution.answer, item.gold)
-                    record["gold"] = item.gold
-                    record["correct"] = correct
-                with _deferred_interrupt():
-                    writer.write(record)
-                progress.advance(correct=correct, tokens=solution.cost.policy.generated_tokens)
+            run = _run_in_order if workers == 1 else _run_concurrently
+            failures = run(todo, session, emit, no_tree=no_tree, workers=workers)
     except KeyboardInterrupt:
         progress.stop()
         env.stderr.write(
@@ -99,11 +91,99 @@ def solve(
         )
         return int(ExitStatus.INTERRUPTED)
     finally:
+        for opened in sessions:
+            opened.close()  # first: aborts requests still in flight on a server
         writer.close()
-        if session is not None:
-            session.close()
     progress.summary()
     return int(ExitStatus.PARTIAL if failures else ExitStatus.SUCCESS)
+
+
+@dataclass
+class _Outcome:
+    record: dict[str, Any]
+    correct: Optional[bool] = None
+    tokens: int = 0
+    error: Optional[str] = None  # the message of an error record
+
+
+def _bad_line(item: Any) -> _Outcome:
+    return _Outcome({"id": item.id, "line": item.line, "error": item.error}, error=item.error)
+
+
+def _solve_one(session: Any, item: Any, no_tree: bool) -> _Outcome:
+    """Solve and grade one problem. An error that would fail every later problem too (a model or
+    configuration error, e.g. the server is down) propagates; any other becomes an error record."""
+    from tts_cli.errors import ConfigError, ModelError, TTSError
+    from tts_cli.grading import answers_equivalent
+
+    try:
+        solution = session.solve(item.question)
+    except TTSError as exc:
+        if isinstance(exc, (ModelError, ConfigError)):
+            raise
+        message = f"line {item.line}: {exc}"
+        return _Outcome({"id": item.id, "line": item.line, "error": message}, error=message)
+    record: dict[str, Any] = {"id": item.id, **solution.to_dict(include_tree=not no_tree)}
+    record["finished_at"] = time.time()
+    correct: Optional[bool] = None
+    if item.gold is not None:
+        correct = answers_equivalent(solution.answer, item.gold)
+        record["gold"] = item.gold
+        record["correct"] = correct
+    return _Outcome(record, correct=correct, tokens=solution.cost.policy.generated_tokens)
+
+
+def _run_in_order(
+    todo: list[Any], session: Callable[[], Any], emit: Callable[[_Outcome], None], *, no_tree: bool, workers: int
+) -> int:
+    """One problem after the other; returns the number of failed lines."""
+    from tts_cli.batch import BadLine
+
+    failures = 0
+    for item in todo:
+        outcome = _bad_line(item) if isinstance(item, BadLine) else _solve_one(session(), item, no_tree)
+        failures += outcome.error is not None
+        emit(outcome)
+    return failures
+
+
+def _run_concurrently(
+    todo: list[Any], session: Callable[[], Any], emit: Callable[[_Outcome], None], *, no_tree: bool, workers: int
+) -> int:
+    """``workers`` problems at once on threads, each with its own cost counters. Only this (main)
+    thread writes, so records stay whole and Ctrl-C is still deferred while one is written; at
+    most ``workers`` problems are started ahead, so an interruption abandons at most that many."""
+    from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+    from tts_cli.batch import BadLine
+
+    failures = 0
+    items = iter(todo)
+    pending: set[Future[_Outcome]] = set()
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tts-solve")
+    try:
+        while True:
+            while len(pending) < workers:
+                item = next(items, None)
+                if item is None:
+                    break
+                if isinstance(item, BadLine):
+                    failures += 1
+                    emit(_bad_line(item))
+                    continue
+                pending.add(pool.submit(_solve_one, session().for_problem(), item, no_tree))
+            if not pending:
+                return failures
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                pending.discard(future)
+                outcome = future.result()
+                failures += outcome.error is not None
+                emit(outcome)
+    finally:
+        for future in pending:
+            future.cancel()
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _read_items(source: str, env: Any) -> list[Any]:

@@ -16,6 +16,8 @@ def cost_table(cost: Cost) -> Table:
     _row(table, "policy", cost.policy)
     _row(table, "verifier", cost.verifier)
     table.caption = f"total ≈ {human_count(cost.flops)}FLOPs · wall {cost.wall_seconds:.1f} s"
+    if any(u is not None and u.source == "server" for u in (cost.policy, cost.verifier)):
+        table.caption += " · (server): tokens as reported by the inference server"
     table.caption_justify = "left"
     return table
 
@@ -23,12 +25,13 @@ def cost_table(cost: Cost) -> Table:
 def _row(table: Table, role: str, usage: Optional[ModelUsage]) -> None:
     if usage is None:
         return
+    server = usage.source == "server"
     table.add_row(
         role,
-        usage.model,
+        usage.model + (" (server)" if server else ""),
         str(usage.prompt_tokens),
         str(usage.cached_tokens),
         str(usage.generated_tokens),
         f"{usage.tokens_per_second:.1f}",
-        human_count(usage.flops),
+        human_count(usage.flops) if usage.params else "-",  # a server model without `params`
     )

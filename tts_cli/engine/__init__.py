@@ -1,14 +1,18 @@
 """Model engines. ``tts_cli.engine.llama`` is the only module importing ``llama_cpp``; it is imported
-lazily here so that commands such as ``tts --help`` stay instant."""
+lazily here so that commands such as ``tts --help`` stay instant. ``tts_cli.engine.openai`` serves
+the same protocol from an OpenAI-compatible inference server (``backend = "openai"``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from tts_cli.engine.types import Completion, Engine, EngineOptions, SamplingParams
 
-__all__ = ["Completion", "Engine", "EngineOptions", "SamplingParams", "load_engine"]
+if TYPE_CHECKING:
+    from tts_cli.config import ModelSpec
+
+__all__ = ["Completion", "Engine", "EngineOptions", "SamplingParams", "load_engine", "load_server_engine"]
 
 
 def load_engine(
@@ -22,3 +26,9 @@ def load_engine(
     from tts_cli.engine.llama import LlamaEngine
 
     return LlamaEngine(path, name=name, options=options, chat_template=chat_template, n_params=n_params)
+
+
+def load_server_engine(spec: "ModelSpec") -> Engine:
+    from tts_cli.engine.openai import load_server_engine as load
+
+    return load(spec)

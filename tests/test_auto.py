@@ -70,20 +70,20 @@ def test_close_vote_keeps_doubling_without_a_verifier():
     assert result.answer == "7"  # 8 votes each: the earlier group wins
 
 
-def test_still_split_with_a_verifier_goes_to_beam_search_at_half_of_n():
+def test_still_split_with_a_verifier_goes_to_beam_search_at_a_quarter_of_n():
     engine = ScriptedEngine(answers_by_seed(lambda i: i))  # every sample disagrees
     verifier = ScriptedVerifier(default=0.6)
     result = get_strategy("auto").run(context(engine, verifier, n=16, beam_width=2))
     assert result.info["route"]["decision"] == "beam search"
-    assert engine.calls[:3] == [2, 2, 4]  # sampling stops at 8 = n / 2
-    assert engine.calls[3] == 4  # beam search: max(2 x width, n / 4) continuations per depth
+    assert engine.calls[:2] == [2, 2]  # sampling stops at 4 = n / 4
+    assert engine.calls[2] == 4  # beam search: max(2 x width, n / 4) continuations per depth
     assert result.answer == "7"
 
 
 def test_unanimous_but_verifier_unsure_escalates():
     engine = ScriptedEngine(answers_by_seed(lambda i: 7))
     verifier = ScriptedVerifier(default=0.1)
-    result = get_strategy("auto").run(context(engine, verifier, n=8))
+    result = get_strategy("auto").run(context(engine, verifier, n=16))
     assert engine.calls[:2] == [2, 2]
     assert result.info["route"]["decision"] == "more samples"  # 4 of 4 agree: settled without the verifier
 

@@ -4,7 +4,7 @@ Difficulty is estimated from the samples themselves, drawn in stages that double
 adaptive-consistency schedule): a pilot of 2, then 4, 8, ... up to ``-n``. A unanimous pilot the
 verifier (if any) is confident in stops at once; later stages stop as soon as the vote is settled
 (the leading answer is ``MARGIN`` votes ahead and holds at least half of them). A question that is
-still split when half of ``-n`` is spent goes to step-level beam search when there is a verifier;
+still split when a quarter of ``-n`` is spent goes to step-level beam search when there is a verifier;
 without one the samples grow to ``-n`` and are voted on. Everything stays within ``--budget``.
 The decision, its reason and the votes at every stage are recorded in ``info["route"]``.
 """
@@ -62,8 +62,9 @@ def route_decision(votes: list[int], total: int, confidence: Optional[float], st
 def run(ctx: SearchContext) -> SearchResult:
     n = max(1, ctx.config.n)
     stages = schedule(n)
-    # with a verifier, sampling stops at half of -n: a question still split by then goes to beam search
-    last_sampling = max(s for s in stages if s <= max(stages[0], n // 2)) if ctx.verifier is not None else n
+    # with a verifier, sampling stops at a quarter of -n: a question still split by then is hard,
+    # and step-level search with the verifier pays more there than more votes (Snell et al. 2024)
+    last_sampling = max(s for s in stages if s <= max(stages[0], n // 4)) if ctx.verifier is not None else n
     samples: list[Sample] = []
     route: dict[str, Any] = {"pilot": stages[0], "stages": []}
     vote = _vote(ctx, samples)

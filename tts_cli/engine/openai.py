@@ -185,6 +185,9 @@ class OpenAIEngine:
         finally:
             tally.add_to(usage)
             usage.generate_seconds += time.perf_counter() - started
+        missing = [i for i, c in enumerate(results) if c is None]
+        if missing:  # every index is submitted until answered; this would be a bug here
+            raise RuntimeError(f"no completion for requests {missing}")
         return [c for c in results if c is not None]
 
     def _sampling_body(self, prompt: str, p: SamplingParams, *, n: int) -> dict[str, Any]:
@@ -233,10 +236,11 @@ class OpenAIEngine:
         usage = data.get("usage")
         if not isinstance(usage, dict) or not isinstance(usage.get("completion_tokens"), int):
             raise ServerError(f"{self.name}: the server's answer has no usage.completion_tokens; tts needs token counts")
-        prompt = usage.get("prompt_tokens") if isinstance(usage.get("prompt_tokens"), int) else 0
+        reported = usage.get("prompt_tokens")
+        prompt = reported if isinstance(reported, int) else 0
         details = usage.get("prompt_tokens_details")
-        cached = details.get("cached_tokens") if isinstance(details, dict) else None
-        cached = min(cached, prompt) if isinstance(cached, int) and cached > 0 else 0
+        reused = details.get("cached_tokens") if isinstance(details, dict) else None
+        cached = min(reused, prompt) if isinstance(reused, int) and reused > 0 else 0
         tally.prompt += prompt - cached
         tally.cached += cached
         tally.generated += usage["completion_tokens"]

@@ -451,6 +451,25 @@ def test_cli_compares_models_and_writes_tsv_and_the_json_summary(tmp_path, data,
     assert fake_models["models"].loads == []
 
 
+def test_cli_writes_one_record_per_problem_outcome(tmp_path, data, fake_models, capsys):
+    path = tmp_path / "outcomes.jsonl"
+    args = [str(data), "--strategies", "greedy,majority", "--budgets", "1,4", "--per-problem", str(path),
+            "--cache-dir", str(tmp_path / "c")]  # fmt: skip
+    code, out, err = bench_cli(capsys, *args)
+    assert code == 0, err
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(records) == 2 * 3  # (greedy 1, majority 1, majority 4) x 2 problems
+    rows = {(r["strategy"], r["n"]): r for r in records if r["problem"] == records[0]["problem"]}
+    assert set(rows) == {("greedy", 1), ("majority", 1), ("majority", 4)}
+    assert all(r["gold"] is not None and isinstance(r["correct"], bool) for r in records)
+    assert rows[("majority", 4)]["selection"].startswith("first 4 of a pool of 4")
+    # accuracy in the table is the mean of these records
+    table = {(r.split("\t")[1], r.split("\t")[2]): float(r.split("\t")[3]) for r in out.splitlines()[1:]}
+    for (strategy, n), accuracy in table.items():
+        mine = [r["correct"] for r in records if (r["strategy"], str(r["n"])) == (strategy, n)]
+        assert accuracy == sum(mine) / len(mine)
+
+
 def test_cli_ctrl_c_exits_130_and_the_next_run_continues(tmp_path, data, fake_models, capsys):
     args = [str(data), "--budgets", "1,2", "--cache-dir", str(tmp_path / "c")]
     fake_models["fail_on"] = {3}  # Ctrl-C during the third generate call (the second problem's greedy run)

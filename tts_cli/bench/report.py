@@ -73,6 +73,20 @@ def write_json(path: Path, rows: Sequence[Row], parameters: dict[str, Any]) -> N
         raise TTSError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
+def write_outcomes(path: Path, outcomes: Sequence[Any], golds: dict[Any, Any]) -> None:
+    """One JSON line per outcome (model, strategy, N, problem), with the problem's gold answer."""
+    from dataclasses import asdict
+
+    try:
+        with path.open("w", encoding="utf-8") as handle:
+            for outcome in outcomes:
+                record = asdict(outcome)
+                record["gold"] = golds.get(outcome.problem)
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    except OSError as exc:
+        raise TTSError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
 def require_matplotlib() -> Any:
     """matplotlib's pyplot on the Agg backend, or a usage error saying how to install it."""
     try:

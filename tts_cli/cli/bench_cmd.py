@@ -55,6 +55,10 @@ def bench(
         Optional[Path], typer.Option("--plot", help="Write a PNG of accuracy against mean FLOPs (needs matplotlib).")
     ] = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Write every row and the parameters as JSON.")] = None,
+    outcomes_out: Annotated[
+        Optional[Path],
+        typer.Option("--per-problem", help="Write one JSONL record per (model, strategy, N, problem): answer, gold, correct, cost."),
+    ] = None,
     cache_dir: Annotated[
         Optional[Path],
         typer.Option("--cache-dir", help="Per-problem results cache (default: bench/ in the tts cache dir, $TTS_CACHE_DIR)."),
@@ -84,7 +88,7 @@ def bench(
     check_bench_settings(settings, strategy_names, sizes, fixed)
     if limit is not None and limit < 1:
         raise _usage(f"--limit must be at least 1 (got {limit})")
-    for path, option in ((json_out, "--json"), (plot, "--plot")):
+    for path, option in ((json_out, "--json"), (plot, "--plot"), (outcomes_out, "--per-problem")):
         if path is not None and not path.parent.is_dir():
             raise _usage(f"{option}: directory {path.parent} does not exist")
     if plot is not None:
@@ -110,13 +114,18 @@ def bench(
     finally:
         cache.close()
         loader.close()
-    rows = build_rows(runner.outcomes(), strategy_names)
+    outcomes = list(runner.outcomes())
+    rows = build_rows(outcomes, strategy_names)
     mark_pareto(rows)
     print_table(env, rows)
     if json_out is not None:
         parameters = bench_parameters(settings, data, limit, len(problems), list(policies), strategy_names, sizes, directory)
         parameters["strategy_budgets"] = {name: plan.budgets_for(name) for name in strategy_names}
         write_json(json_out, rows, parameters)
+    if outcomes_out is not None:
+        from tts_cli.bench.report import write_outcomes
+
+        write_outcomes(outcomes_out, outcomes, {p.id: p.gold for p in problems})
     if plot is not None:
         from tts_cli.bench.report import plot as draw
 

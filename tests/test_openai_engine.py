@@ -138,8 +138,7 @@ def test_tokens_are_interned_text_chunks():
         ({"text": "Done.", "finish_reason": "stop", "stop_reason": None}, ("\n\n",), ("Done.", "eos", None)),  # vLLM
         ({"text": "S", "finish_reason": "stop", "stop_reason": "\n\n"}, ("\n\n",), ("S", "stop", "\n\n")),
         ({"text": "S", "finish_reason": "stop", "matched_stop": 2}, ("\n\n",), ("S", "eos", None)),  # SGLang: EOS id
-        ({"text": "S", "finish_reason": "stop", "stop_type": "eos"}, ("\n\n",), ("S", "eos", None)),  # llama-server
-        ({"text": "S", "finish_reason": "stop", "stop_type": "word", "stopping_word": "##"}, ("\n\n", "##"), ("S", "stop", "##")),
+        ({"text": "S", "finish_reason": "stop"}, ("##", "\n\n"), ("S", "stop", "##")),  # no hint: the first stop
     ],
 )
 def test_end_of_sequence_versus_stop_string(choice, stop, expected):
@@ -207,6 +206,17 @@ def test_completion_tokens_continue_after_the_stop_string_and_cached_tokens_are_
         engine.generate([prompt + step.tokens], [SamplingParams(stop=("\n\n",))])
         assert stub.posts()[1]["prompt"] == "Q:First step\n\n"
         assert engine.usage.prompt_tokens == 12 and engine.usage.cached_tokens == 48
+        engine.close()
+
+
+def test_llama_server_cache_timings_count_as_cached_tokens():
+    def llama_server(path: str, body: dict[str, Any], number: int) -> Reply:
+        return Reply(body={**completion(["x"], prompt_tokens=50), "timings": {"cache_n": 45, "prompt_n": 5}})
+
+    with StubServer(llama_server) as stub:
+        engine = make_engine(stub.url)
+        engine.generate([engine.tokenize("Q")], [SamplingParams()])
+        assert (engine.usage.prompt_tokens, engine.usage.cached_tokens) == (5, 45)
         engine.close()
 
 

@@ -22,10 +22,14 @@ gets the rest, and every later group, as concurrent single requests — at most 
 flight per model. Each request carries its sample's seed.
 
 End of a step. OpenAI's ``finish_reason = "stop"`` does not tell an end-of-sequence from a stop
-string. vLLM's ``stop_reason``, SGLang's ``matched_stop`` and llama-server's ``stop_type`` do and
-are used when present. Otherwise: no stop strings asked, or an empty text, means end of sequence;
-else the (first) stop string is assumed. A step-level search on such a server therefore reads an
-end of sequence in mid-solution as the end of a step; the solution still ends at its boxed answer.
+string. vLLM's ``stop_reason`` and SGLang's ``matched_stop`` do and are used when present.
+Otherwise (llama-server, llama-cpp-python): no stop strings asked, or an empty text, means end of
+sequence; else the (first) stop string is assumed. A step-level search on such a server therefore
+reads an end of sequence in mid-solution as the end of a step; the solution still ends at its boxed
+answer.
+
+Cached tokens: ``usage.prompt_tokens_details.cached_tokens`` (OpenAI, vLLM) or llama-server's
+``timings.cache_n``; the rest of ``prompt_tokens`` counts as evaluated.
 """
 
 from __future__ import annotations
@@ -239,7 +243,11 @@ class OpenAIEngine:
         reported = usage.get("prompt_tokens")
         prompt = reported if isinstance(reported, int) else 0
         details = usage.get("prompt_tokens_details")
-        reused = details.get("cached_tokens") if isinstance(details, dict) else None
+        timings = data.get("timings")
+        if isinstance(details, dict):
+            reused = details.get("cached_tokens")
+        else:  # llama-server reports the prompt tokens it reused from its cache here
+            reused = timings.get("cache_n") if isinstance(timings, dict) else None
         cached = min(reused, prompt) if isinstance(reused, int) and reused > 0 else 0
         tally.prompt += prompt - cached
         tally.cached += cached
@@ -342,12 +350,6 @@ def _ending(name: str, choice: dict[str, Any], params: SamplingParams) -> tuple[
     reason = choice.get("finish_reason")
     if reason != "stop":
         return text, "length", None  # "length", or an abort: not a finished answer either way
-    if "stop_type" in choice:  # llama-server: "eos" | "word" | "limit"
-        kind = choice["stop_type"]
-        if kind == "word" and params.stop:
-            word = choice.get("stopping_word")
-            return text, "stop", word if word in params.stop else params.stop[0]
-        return text, ("length" if kind == "limit" else "eos"), None
     for key in ("stop_reason", "matched_stop"):  # vLLM, SGLang: the stop string, or None / a token id
         if key in choice:
             value = choice[key]

@@ -109,3 +109,17 @@ def test_budget_is_never_exceeded():
         get_strategy("auto").run(ctx)
         assert engine.usage.generated_tokens <= budget
         assert ctx.tree.total_tokens == engine.usage.generated_tokens
+
+
+def test_the_pilot_is_the_greedy_solution_and_one_sample_in_one_batch():
+    seen = []
+
+    def script(text, params, index):
+        seen.append(params.temperature)
+        return "So the answer is \\boxed{7}" if params.temperature == 0 else "So the answer is \\boxed{8}"
+
+    engine = ScriptedEngine(script)
+    result = get_strategy("auto").run(context(engine, n=16, temperature=0.8))
+    assert engine.calls[0] == 2 and seen[:2] == [0.0, 0.8]
+    assert seen[2:] and all(t == 0.8 for t in seen[2:])  # split pilot: later samples are sampled
+    assert result.info["route"]["pilot_greedy"] is True

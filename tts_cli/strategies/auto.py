@@ -1,7 +1,8 @@
 """``auto``: compute-optimal allocation per question.
 
 Difficulty is estimated from the samples themselves, drawn in stages that double in size (an
-adaptive-consistency schedule): a pilot of 2, then 4, 8, ... up to ``-n``. A unanimous pilot the
+adaptive-consistency schedule): a pilot of 2 — the greedy solution, the model's single best guess,
+and one sample, decoded in one batch — then 4, 8, ... up to ``-n``. A unanimous pilot the
 verifier (if any) is confident in stops at once; later stages stop as soon as the vote is settled
 (the leading answer is ``MARGIN`` votes ahead and holds at least half of them). A question that is
 still split when a quarter of ``-n`` is spent goes to step-level beam search when there is a verifier;
@@ -66,12 +67,12 @@ def run(ctx: SearchContext) -> SearchResult:
     # and step-level search with the verifier pays more there than more votes (Snell et al. 2024)
     last_sampling = max(s for s in stages if s <= max(stages[0], n // 4)) if ctx.verifier is not None else n
     samples: list[Sample] = []
-    route: dict[str, Any] = {"pilot": stages[0], "stages": []}
+    route: dict[str, Any] = {"pilot": stages[0], "pilot_greedy": True, "stages": []}
     vote = _vote(ctx, samples)
     for size in stages:
         if size > last_sampling:
             break
-        more = sample_full(ctx, size - len(samples), first_index=len(samples))
+        more = sample_full(ctx, size - len(samples), first_index=len(samples), greedy_first=not samples)
         if not more:
             break  # the budget is spent
         samples += more

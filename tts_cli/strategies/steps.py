@@ -13,7 +13,7 @@ cannot overshoot) is exact.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Optional, Sequence
 
 from tts_cli.engine.types import Completion, SamplingParams
@@ -101,15 +101,18 @@ class Sample:
     step_scores: list[float] = field(default_factory=list)
 
 
-def sample_full(ctx: SearchContext, n: int, *, first_index: int = 0) -> list[Sample]:
+def sample_full(ctx: SearchContext, n: int, *, first_index: int = 0, greedy_first: bool = False) -> list[Sample]:
     """``n`` complete solutions from the prompt in one batch, recorded as children of the root.
 
-    Sample ``i`` uses seed index ``first_index + i``, so a later batch draws new samples."""
+    Sample ``i`` uses seed index ``first_index + i``, so a later batch draws new samples. With
+    ``greedy_first`` the first one is decoded greedily (temperature 0) in the same batch."""
     config = ctx.config
     max_tokens = capped_tokens(config, n, spent=ctx.tree.total_tokens)
     if n <= 0 or max_tokens <= 0:
         return []
     params = [config.sampling(first_index + i, max_tokens=max_tokens) for i in range(n)]
+    if greedy_first:
+        params[0] = replace(params[0], temperature=0.0)
     completions, costs = generate(ctx, [ctx.prompt] * n, params)
     samples = []
     for completion, cost in zip(completions, costs):

@@ -51,7 +51,7 @@ def test_unanimous_pilot_stops_after_one_batch():
 
 
 def test_split_pilot_escalates_until_the_vote_is_settled():
-    # pilot (seeds 0-1): 7, 8 -> split; seeds 2-3 say 7 -> 3 of 4 agree, two votes ahead: settled
+    # pilot (greedy, seed 1): 7, 8 -> split; seeds 2-3 say 7 -> 3 of 4 agree: settled
     engine = ScriptedEngine(answers_by_seed(lambda i: 8 if i == 1 else 7))
     result = get_strategy("auto").run(context(engine, n=16))
     assert engine.calls == [2, 2]
@@ -61,7 +61,7 @@ def test_split_pilot_escalates_until_the_vote_is_settled():
 
 
 def test_close_vote_keeps_doubling_without_a_verifier():
-    # 7 and 8 alternate: never two votes apart, so every stage up to -n is drawn, then a vote
+    # 7 and 8 alternate: always tied, so every stage up to -n is drawn, then a vote
     engine = ScriptedEngine(answers_by_seed(lambda i: 7 + i % 2))
     result = get_strategy("auto").run(context(engine, n=16))
     assert engine.calls == [2, 2, 4, 8]
@@ -96,10 +96,13 @@ def test_route_rules():
     assert route_decision([1, 1], 2, None, "pilot") is None
     assert route_decision([], 2, None, "pilot") is None
     assert route_decision([3, 1], 4, None, "escalated")
-    assert route_decision([2, 1, 1], 4, None, "escalated") is None
+    assert route_decision([2, 1, 1], 4, None, "escalated")  # a plurality with half the votes
+    assert route_decision([2, 2], 4, None, "escalated") is None  # tied
+    assert route_decision([1, 1, 1, 1], 4, None, "escalated") is None
     assert route_decision([4, 2, 1, 1], 8, None, "escalated")
     assert route_decision([3, 1], 8, None, "escalated") is None  # ahead, but under half of the votes
-    assert route_decision([5, 4], 9, None, "escalated") is None
+    assert route_decision([5, 4], 9, None, "escalated")
+    assert route_decision([4, 3, 2], 9, None, "escalated") is None  # ahead, but under half
 
 
 def test_budget_is_never_exceeded():

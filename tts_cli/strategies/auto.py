@@ -4,7 +4,7 @@ Difficulty is estimated from the samples themselves, drawn in stages that double
 adaptive-consistency schedule): a pilot of 2 — the greedy solution, the model's single best guess,
 and one sample, decoded in one batch — then 4, 8, ... up to ``-n``. A unanimous pilot the
 verifier (if any) is confident in stops at once; later stages stop as soon as the vote is settled
-(the leading answer is ``MARGIN`` votes ahead and holds at least half of them). A question that is
+(the leading answer is ahead of every other and holds at least half of the votes). A question that is
 still split when a quarter of ``-n`` is spent goes to step-level beam search when there is a verifier;
 without one the samples grow to ``-n`` and are voted on. Everything stays within ``--budget``.
 The decision, its reason and the votes at every stage are recorded in ``info["route"]``.
@@ -23,7 +23,7 @@ from tts_cli.strategies.steps import Sample, best_index, sample_full, score_samp
 
 PILOT = 2  # samples in the pilot batch (fewer when -n is smaller)
 CONFIDENT = 0.5  # mean verifier score of a unanimous pilot's answer that counts as confident
-MARGIN = 2  # votes the leading answer needs over the runner-up for an escalated vote to be settled
+MARGIN = 1  # votes the leading answer needs over the runner-up for an escalated vote to be settled
 SETTLED_SHARE = 0.5  # ... and the share of all votes it needs
 
 

@@ -126,3 +126,13 @@ def test_the_pilot_is_the_greedy_solution_and_one_sample_in_one_batch():
     assert engine.calls[0] == 2 and seen[:2] == [0.0, 0.8]
     assert seen[2:] and all(t == 0.8 for t in seen[2:])  # split pilot: later samples are sampled
     assert result.info["route"]["pilot_greedy"] is True
+
+
+def test_beam_search_gets_the_tokens_of_a_quarter_of_n_more_samples():
+    engine = ScriptedEngine(answers_by_seed(lambda i: i))  # every sample disagrees -> beam search
+    ctx = context(engine, ScriptedVerifier(default=0.6), n=16, beam_width=2)
+    result = get_strategy("auto").run(ctx)
+    route = result.info["route"]
+    sampled = sum(c.tokens for c in result.candidates[: route["samples"]])
+    assert route["beam_budget"] == round(4 * sampled / route["samples"])
+    assert ctx.tree.total_tokens <= sampled + route["beam_budget"]

@@ -5,7 +5,8 @@ adaptive-consistency schedule): a pilot of 2 — the greedy solution, the model'
 and one sample, decoded in one batch — then 4, 8, ... up to ``-n``. A unanimous pilot the
 verifier (if any) is confident in stops at once; later stages stop as soon as the vote is settled
 (the leading answer is ahead of every other and holds at least half of the votes). A question that is
-still split when a quarter of ``-n`` is spent goes to step-level beam search when there is a verifier;
+still split when a quarter of ``-n`` is spent goes to step-level beam search when there is a verifier,
+with the tokens a quarter of ``-n`` more samples would take;
 without one the samples grow to ``-n`` and are voted on. Everything stays within ``--budget``.
 The decision, its reason and the votes at every stage are recorded in ``info["route"]``.
 """
@@ -86,8 +87,13 @@ def run(ctx: SearchContext) -> SearchResult:
     share = vote["share"]
     if ctx.verifier is not None and _budget_left(ctx):
         width = max(1, min(ctx.config.beam_width, n))
-        beams = max(2 * width, n // 4)  # step-level search costs about this many samples' tokens
-        searched = beam.run(replace(ctx, config=replace(ctx.config, n=beams, beam_width=width)))
+        beams = max(2 * width, n // 4)
+        # the search gets as many tokens as `beams` more samples would take (and no more than --budget)
+        mean_sample = sum(s.candidate.tokens for s in samples) / max(1, len(samples))
+        allowance = ctx.tree.total_tokens + max(1, round(beams * mean_sample))
+        budget = allowance if ctx.config.budget is None else min(ctx.config.budget, allowance)
+        route["beam_budget"] = budget - ctx.tree.total_tokens
+        searched = beam.run(replace(ctx, config=replace(ctx.config, n=beams, beam_width=width, budget=budget)))
         if searched.answer is not None:
             offset = len(samples)
             candidates = [s.candidate for s in samples] + searched.candidates

@@ -244,6 +244,7 @@ def test_judge_reads_yes_and_no_from_top_logprobs(chat_format):
         posts = stub.posts()
         assert len(posts) == 3 and all(b["max_tokens"] == 1 and b["temperature"] == 0.0 and b["logprobs"] == 20 for b in posts)
         assert judge.usage.prompt_tokens == 30 and judge.usage.generated_tokens == 3 and engine.usage.prompt_tokens == 0
+        assert judge.usage.source == "server"
         engine.close()
 
 

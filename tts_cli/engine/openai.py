@@ -58,6 +58,7 @@ class _Tally:
     generated: int = 0
 
     def add_to(self, usage: ModelUsage) -> None:
+        usage.source = "server"  # also on counters the engine did not create (a verifier's own)
         usage.prompt_tokens += self.prompt
         usage.cached_tokens += self.cached
         usage.generated_tokens += self.generated

@@ -99,3 +99,14 @@ def test_distinct_prefixes_in_one_call_share_their_common_part(smollm2):
     assert used.prompt_tokens + used.cached_tokens == sum(len(p) for p in prefixes)
     assert used.prompt_tokens <= len(common) + sum(len(t) for t in tails)
     assert used.cached_tokens >= len(common) - 1
+
+
+def test_load_engine_refuses_a_truncated_gguf_before_llama_cpp_maps_it(smollm2_path, tmp_path):
+    from tts_cli.engine import EngineOptions, load_engine
+    from tts_cli.errors import ModelError
+
+    truncated = tmp_path / "half.gguf"
+    with smollm2_path.open("rb") as source:
+        truncated.write_bytes(source.read(smollm2_path.stat().st_size // 2))
+    with pytest.raises(ModelError, match=r"half\.gguf: truncated GGUF file"):
+        load_engine(truncated, name="half", options=EngineOptions(n_ctx=512, n_threads=1))

@@ -99,7 +99,6 @@ class ModelLoader:
         """Resolve a model name or .gguf path, download it if needed, validate and load it."""
         from tts_cli.cli.common import ensure_with_progress
         from tts_cli.engine import load_engine
-        from tts_cli.gguf import validate_gguf
         from tts_cli.store import ModelStore
 
         spec = self.spec(ref)
@@ -108,7 +107,6 @@ class ModelLoader:
         path = ensure_with_progress(self.env, ModelStore(), spec).resolve()
         if path in self._engines:
             return self._engines[path]
-        validate_gguf(path)
         layers = spec.gpu_layers if self.gpu_layers is None else self.gpu_layers
         options = EngineOptions(n_ctx=self.n_ctx, n_threads=self.threads, n_gpu_layers=999 if layers < 0 else layers)
         if not self.quiet and self.env.stderr_isatty:

@@ -23,8 +23,12 @@ def load_engine(
     chat_template: Optional[str] = None,
     n_params: Optional[int] = None,
 ) -> Engine:
+    """Load a GGUF file into llama.cpp, after checking its header and length (a truncated or
+    foreign file raises ModelError here instead of reaching llama.cpp)."""
     from tts_cli.engine.llama import LlamaEngine
+    from tts_cli.gguf import validate_gguf
 
+    validate_gguf(path)
     return LlamaEngine(path, name=name, options=options, chat_template=chat_template, n_params=n_params)
 
 

@@ -14,7 +14,7 @@ import json
 import re
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 
 def load(path: Path) -> list[dict[str, Any]]:
@@ -34,6 +34,10 @@ def by_problem(records: list[dict[str, Any]], strategy: str, n: int | None) -> d
     }
 
 
+def count_correct(table: dict[Any, dict[str, Any]], problems: Iterable[Any]) -> int:
+    return sum(1 for p in problems if table.get(p, {}).get("correct"))
+
+
 def route_table(records: list[dict[str, Any]], n: int) -> str:
     auto = by_problem(records, "auto", n)
     majority = by_problem(records, "majority", n)
@@ -46,12 +50,10 @@ def route_table(records: list[dict[str, Any]], n: int) -> str:
         "|---|---:|---:|---:|---:|---:|",
     ]
     for label, problems in sorted(groups.items(), key=lambda item: -len(item[1])):
-        def right(table: dict[Any, dict[str, Any]]) -> int:
-            return sum(1 for p in problems if table.get(p, {}).get("correct"))
-
         tokens = sum(auto[p]["policy_tokens"] for p in problems) / len(problems)
         lines.append(
-            f"| {label} | {len(problems)} | {right(auto)} | {right(majority)} | {right(greedy)} | {tokens:.0f} |"
+            f"| {label} | {len(problems)} | {count_correct(auto, problems)} | {count_correct(majority, problems)} | "
+            f"{count_correct(greedy, problems)} | {tokens:.0f} |"
         )
     return "\n".join(lines)
 
@@ -63,13 +65,10 @@ def held_out(records: list[dict[str, Any]], n: int, first: int) -> str:
     if not auto:
         return f"no auto@{n} results from problem {first} on"
     share = sum(r["policy_tokens"] for r in auto.values()) / max(1, sum(r["policy_tokens"] for r in majority.values()))
-
-    def right(table: dict[Any, dict[str, Any]]) -> int:
-        return sum(1 for r in table.values() if r["correct"])
-
     return (
-        f"problems {first}–{max(auto)} ({len(auto)}): auto@{n} {right(auto)}/{len(auto)}, "
-        f"majority@{n} {right(majority)}/{len(majority)}, greedy {right(greedy)}/{len(greedy)}; "
+        f"problems {first}–{max(auto)} ({len(auto)}): auto@{n} {count_correct(auto, auto)}/{len(auto)}, "
+        f"majority@{n} {count_correct(majority, majority)}/{len(majority)}, "
+        f"greedy {count_correct(greedy, greedy)}/{len(greedy)}; "
         f"auto generated {100 * share:.1f}% of majority@{n}'s tokens"
     )
 

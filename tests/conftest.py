@@ -26,3 +26,7 @@ def smollm2(smollm2_path: Path):
     engine = load_engine(smollm2_path, name="smollm2-135m", options=EngineOptions(n_ctx=8192, n_threads=2))
     yield engine
     engine.close()
+
+
+# A test that runs llama.cpp in this process runs in a forked child (see crash_isolation.py).
+from crash_isolation import _llama_cpp_stays_out_of_the_pytest_process, pytest_collection_modifyitems  # noqa: E402,F401

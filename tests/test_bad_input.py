@@ -131,6 +131,7 @@ BIG_QUESTION = b"What is 1 + 1? " * 350_000  # 5.25 MB
         (["solve", "/dev/null", "--resume"], None, 2, "--resume needs --output"),
         (["solve", "/nonexistent/problems.jsonl"], None, 2, "input file not found"),
         (["solve", "/tmp"], None, 2, "input file not found"),
+        (["solve", "-"], b"What is 1 + 1?\n\x00\x01\x02binary\xff\n", 2, "the input on stdin is binary data"),
         (["solve", "/dev/null", "-n", "0"], None, 2, "-n must be at least 1"),
     ],
 )
@@ -321,15 +322,41 @@ def test_bad_jsonl_lines_become_error_records(tmp_path: Path, line: bytes, words
     assert "0 problem(s) solved, 2 failed" in err
 
 
-def test_text_input_with_binary_lines(tmp_path: Path) -> None:
+def test_a_binary_input_file_is_refused_as_a_whole(tmp_path: Path) -> None:
+    problems = tmp_path / "bin.dat"
+    problems.write_bytes(bytes(range(256)) * 16)  # NUL bytes, and 16 "lines"
+    out = tmp_path / "out.jsonl"
+    proc = tts("solve", str(problems), "-o", str(out), *GUARD)
+    assert f"input file {problems} is binary data (it contains NUL bytes)" in one_line_error(proc, 2)
+    assert proc.stdout == b"" and not out.exists()
+
+
+def test_text_input_with_a_line_that_is_not_utf8(tmp_path: Path) -> None:
     problems = tmp_path / "p.txt"
-    problems.write_bytes(b"\x00\x01\x02\n\xff\xfe\xfd\n   \n")
+    problems.write_bytes(b"\xff\xfe\xfd\n   \n")
     proc = tts("solve", str(problems), *GUARD)
     err = no_traceback(proc)
     assert proc.returncode == 4, err
     records = [json.loads(raw) for raw in proc.stdout.decode().splitlines()]
-    assert [r["line"] for r in records] == [1, 2]
-    assert "NUL" in records[0]["error"] and "UTF-8" in records[1]["error"]
+    assert [r["line"] for r in records] == [1]
+    assert "not valid UTF-8" in records[0]["error"]
+
+
+def test_resume_does_not_repeat_the_error_record_of_a_bad_line(tmp_path: Path) -> None:
+    problems = tmp_path / "p.jsonl"
+    problems.write_bytes(b'{"id": "a", "question": 5}\n{not json\n')  # every line bad: no model is loaded
+    out = tmp_path / "out.jsonl"
+    first = tts("solve", str(problems), "-o", str(out), *GUARD)
+    assert first.returncode == 4, no_traceback(first)
+    written = out.read_bytes()
+    assert [json.loads(raw)["id"] for raw in written.splitlines()] == [1, 2]
+    again = tts("solve", str(problems), "-o", str(out), "--resume", *GUARD)
+    err = no_traceback(again)
+    assert again.returncode == 4, err
+    assert out.read_bytes() == written
+    assert [n for n in err.splitlines() if n.startswith("tts: line ")] == [
+        n for n in no_traceback(first).splitlines() if n.startswith("tts: line ")
+    ]
 
 
 def test_empty_input_solves_nothing_and_succeeds(tmp_path: Path) -> None:
@@ -401,10 +428,12 @@ def test_solve_with_bad_and_duplicate_lines_solves_the_others(tmp_path: Path, sm
         assert "error" not in solved and {"answer", "cost", "gold", "correct"} <= set(solved)
         assert solved["cost"]["policy"]["generated_tokens"] > 0
     assert "2 problem(s) solved, 4 failed" in err
-    # --resume retries the lines that failed (they fail again) and skips the ids already solved
+    # --resume skips the ids already solved and reports the bad lines again without rewriting them
+    written = out.read_bytes()
     again = tts("solve", str(problems), "-o", str(out), *FAST, "--no-tree", "--resume", timeout=300)
     assert again.returncode == 4, again.stderr.decode()
-    assert [json.loads(raw)["id"] for raw in out.read_text().splitlines()][6:] == [2, 3, 4]
+    assert out.read_bytes() == written
+    assert sum(n.startswith("tts: line ") for n in no_traceback(again).splitlines()) == 4
 
 
 @pytest.mark.real

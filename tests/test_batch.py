@@ -1,10 +1,29 @@
-"""Batch input parsing and resumable output (no model)."""
+"""Batch input parsing and resumable output, and `tts solve` run in-process on a scripted engine."""
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable
 
-from tts_cli.batch import BadLine, Problem, ResultWriter, finished_ids, parse_lines
+import pytest
+
+from fakes import ScriptedEngine
+from tts_cli.batch import (
+    BadLine,
+    Previous,
+    Problem,
+    ResultWriter,
+    drop_error_records,
+    parse_lines,
+    plan_resume,
+    read_previous,
+    read_problems,
+)
+from tts_cli.errors import ContextOverflowError, InputError
 
 
 def lines(*items: str) -> list[bytes]:
@@ -58,17 +77,21 @@ def test_malformed_lines_are_reported_with_their_number_and_the_rest_kept():
     assert "duplicate id" in bad[5].error
 
 
-def test_finished_ids_ignores_errors_and_repairs_a_cut_last_line(tmp_path):
+def test_read_previous_tells_answers_from_errors_and_repairs_a_cut_last_line(tmp_path):
     out = tmp_path / "out.jsonl"
     out.write_text(
         json.dumps({"id": 1, "answer": "3"}) + "\n"
         + json.dumps({"id": 2, "line": 2, "error": "boom"}) + "\n"
+        + "not json, left alone\n"
+        + json.dumps({"id": [5], "answer": "an id no input has"}) + "\n"
         + json.dumps({"id": "x", "answer": "4"}) + "\n"
         + '{"id": 4, "answ'
     )
-    assert finished_ids(out) == {1, "x"}
+    previous = read_previous(out)
+    assert previous.answered == {1, "x"}
+    assert previous.failed == {(2, 2)}
     text = out.read_text()
-    assert text.endswith("\n") and all(json.loads(line) for line in text.splitlines())
+    assert text.endswith("\n") and text.splitlines()[-1] == json.dumps({"id": "x", "answer": "4"})
 
 
 def test_result_writer_writes_complete_lines(tmp_path):
@@ -78,3 +101,162 @@ def test_result_writer_writes_complete_lines(tmp_path):
     writer.write({"id": 2, "answer": None})
     writer.close()
     assert [json.loads(x)["id"] for x in out.read_text(encoding="utf-8").splitlines()] == [1, 2]
+
+
+def test_binary_data_is_refused_as_a_whole():
+    with pytest.raises(InputError, match="^input file x.bin is binary data"):
+        read_problems(lines("What is 1+1?", "What is 2+2?") + [b"\x00\x01\x02\n"], "input file x.bin")
+
+
+def test_a_non_utf8_line_among_text_lines_stays_a_bad_line():
+    items = read_problems(lines("What is 1+1?") + [b"caf\xe9?\n"] + lines("What is 2+2?"), "input file p.txt")
+    assert [type(i).__name__ for i in items] == ["Problem", "BadLine", "Problem"]
+
+
+def test_plan_resume_skips_answers_keeps_recorded_bad_lines_and_drops_errors_of_retried_problems():
+    items = list(
+        parse_lines(
+            lines(
+                json.dumps({"id": "a", "question": "answered"}),
+                "{broken",
+                json.dumps({"id": "b", "question": "failed to solve before"}),
+                json.dumps({"id": "a", "question": "duplicate"}),
+                "{broken too, never written",
+                json.dumps({"id": "c", "question": "new"}),
+            )
+        )
+    )
+    previous = Previous(answered={"a"}, failed={(2, 2), ("b", 3), ("a", 4), ("gone", 9)})
+    todo, stale = plan_resume(items, previous)
+    assert [(i.line, getattr(i, "recorded", None)) for i in todo] == [
+        (2, True), (3, None), (4, True), (5, False), (6, None)
+    ]
+    assert stale == {("b", 3)}
+
+
+def test_drop_error_records_rewrites_the_file_in_place(tmp_path):
+    out = tmp_path / "out.jsonl"
+    records = [{"id": 1, "answer": "3"}, {"id": 2, "line": 2, "error": "boom"}, {"id": 3, "line": 3, "error": "bad"}]
+    out.write_text("".join(json.dumps(r) + "\n" for r in records))
+    os.chmod(out, 0o640)
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(out)
+    drop_error_records(link, {(2, 2)})
+    assert [json.loads(x) for x in out.read_text().splitlines()] == [records[0], records[2]]
+    assert link.is_symlink() and (out.stat().st_mode & 0o777) == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.jsonl", "out.jsonl"]
+
+
+# ---------------------------------------------------------------------------------------------
+# `tts solve` in-process: the policy is a ScriptedEngine, so no model is loaded
+
+GUARD = ["--policy", "/nonexistent/must-not-be-loaded.gguf"]
+
+
+class _NoLoader:
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def solve_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str]]:
+    """Runs `tts solve ARGS` in this process; returns (exit status, stderr). Every question is
+    answered 42, except those containing ``overflow`` while ``overflow`` is in ``failing``."""
+    from tts_cli.cli.app import run
+    from tts_cli.cli.runtime import Session
+    from tts_cli.prompts import prompt_set
+
+    monkeypatch.setenv("TTS_CONFIG_DIR", "/nonexistent/tts-config")
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.delenv("TTS_MODELS", raising=False)
+    failing = {"overflow"}
+
+    def script(text: str, params: Any, index: int) -> str:
+        if any(word in text for word in failing):
+            raise ContextOverflowError("the question does not fit in the context")
+        return "So the answer is \\boxed{42}."
+
+    def open_session(env: Any, settings: Any, config: Any, *, quiet: bool = False) -> Session:
+        return Session(
+            config=config, strategy=settings.strategy, policy=ScriptedEngine(script), verifier=None,
+            prompts=prompt_set("math"), loader=_NoLoader(),
+        )
+
+    monkeypatch.setattr("tts_cli.cli.runtime.open_session", open_session)
+
+    def invoke(*args: str, stdin: bytes = b"", fixed: bool = False) -> tuple[int, str]:
+        if fixed:
+            failing.clear()
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
+        code = run(["solve", *args, *GUARD, "--no-tree"])
+        return code, capsys.readouterr().err
+
+    return invoke
+
+
+def _records(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_resume_does_not_write_a_bad_lines_error_record_twice(tmp_path, solve_cli):
+    problems = tmp_path / "in.jsonl"
+    problems.write_text(
+        json.dumps({"id": "a", "question": "What is 6 * 7?"}) + "\n{broken\n"
+        + json.dumps({"question": "What is 40 + 2?"}) + "\n"
+    )
+    out = tmp_path / "out.jsonl"
+    code, err = solve_cli(str(problems), "-o", str(out))
+    assert code == 4, err
+    first = out.read_bytes()
+    assert [r["id"] for r in _records(out)] == ["a", 2, 3]
+    for _ in range(2):
+        code, err = solve_cli(str(problems), "-o", str(out), "--resume")
+        assert code == 4, err  # the output still holds a failed line
+        assert out.read_bytes() == first
+        assert [line for line in err.splitlines() if line.startswith("tts: line 2: malformed JSON")] != []
+        assert "tts: error:" not in err
+
+
+def test_resume_retries_a_failed_problem_and_keeps_one_record_per_id(tmp_path, solve_cli):
+    problems = tmp_path / "in.txt"
+    problems.write_text("What is 6 * 7?\nan overflow question\nWhat is 40 + 2?\n")
+    out = tmp_path / "out.jsonl"
+    code, err = solve_cli(str(problems), "-o", str(out))
+    assert code == 4, err
+    assert [("error" in r) for r in _records(out)] == [False, True, False]
+    code, err = solve_cli(str(problems), "-o", str(out), "--resume")
+    assert code == 4, err  # it fails again, and its one error record is replaced
+    assert sorted(r["id"] for r in _records(out)) == [1, 2, 3]
+    code, err = solve_cli(str(problems), "-o", str(out), "--resume", fixed=True)
+    assert code == 0, err
+    records = _records(out)
+    assert sorted(r["id"] for r in records) == [1, 2, 3]
+    assert all("error" not in r and r["answer"] == "42" for r in records)
+
+
+def test_a_binary_input_file_is_refused_before_anything_is_solved(tmp_path, solve_cli):
+    binary = tmp_path / "bin.dat"
+    binary.write_bytes(bytes(range(256)) * 16)
+    out = tmp_path / "out.jsonl"
+    code, err = solve_cli(str(binary), "-o", str(out))
+    assert code == 2
+    assert err.splitlines() == [f"tts: error: input file {binary} is binary data (it contains NUL bytes)"]
+    assert not out.exists()
+
+
+def test_binary_stdin_is_refused_before_anything_is_solved(tmp_path, solve_cli):
+    out = tmp_path / "out.jsonl"
+    code, err = solve_cli("-", "-o", str(out), stdin=b"What is 1+1?\n\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    assert code == 2
+    assert err.splitlines() == ["tts: error: the input on stdin is binary data (it contains NUL bytes)"]
+    assert not out.exists()
+
+
+def test_one_non_utf8_line_among_text_lines_is_an_error_record(tmp_path, solve_cli):
+    out = tmp_path / "out.jsonl"
+    code, err = solve_cli("-", "-o", str(out), stdin=b"What is 6 * 7?\nWhat is caf\xe9?\nWhat is 40 + 2?\n")
+    assert code == 4, err
+    records = _records(out)
+    assert [r["id"] for r in records] == [1, 2, 3]
+    assert "not valid UTF-8" in records[1]["error"] and records[0]["answer"] == records[2]["answer"] == "42"
+    assert "tts: error:" not in err

@@ -1,3 +1,3 @@
-from tts_cli.cli.app import main
+from tts_cli.cli.main import main
 
 main()

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, Iterable, Iterator, Optional, Union
 
 from tts_cli.errors import InputError, TTSError
-from tts_cli.questions import validate_question
+from tts_cli.questions import reject_binary, validate_question
 
 QUESTION_FIELDS = ("question", "problem")
 ID_FIELDS = ("id", "unique_id")
+
+Id = Union[str, int]
+ErrorKey = tuple[Id, Optional[int]]  # (id, line) of an error record
 
 
 @dataclass
@@ -28,6 +32,22 @@ class BadLine:
     line: int
     id: Union[str, int]
     error: str
+    recorded: bool = False  # its error record is already in the output being resumed
+
+
+Item = Union[Problem, BadLine]
+
+
+def read_problems(lines: Iterable[bytes], source: str) -> list[Item]:
+    """Every item of an input (see ``parse_lines``); binary data is refused as a whole, before
+    anything is solved, rather than reported line by line."""
+    return list(parse_lines(_refusing_binary(lines, source)))
+
+
+def _refusing_binary(lines: Iterable[bytes], source: str) -> Iterator[bytes]:
+    for raw in lines:
+        reject_binary(raw, source)
+        yield raw
 
 
 def parse_lines(lines: Iterable[bytes]) -> Iterator[Union[Problem, BadLine]]:
@@ -95,33 +115,110 @@ def _parse_json(number: int, text: str, extract_gold: Any) -> Problem:
     )
 
 
-def finished_ids(path: Path) -> set[Union[str, int]]:
-    """Ids already answered in an output file (error records do not count: they are retried).
+@dataclass
+class Previous:
+    """What an output file already holds: the ids answered and the key of every error record."""
 
-    A last line cut short by an interruption is removed so that appending keeps valid JSONL.
-    """
+    answered: set[Id] = field(default_factory=set)
+    failed: set[ErrorKey] = field(default_factory=set)
+
+    def note(self, record: Any) -> None:
+        key = _record_key(record)
+        if key is None:
+            return
+        if "error" in record:
+            self.failed.add(key)
+        else:
+            self.answered.add(key[0])
+
+
+def read_previous(path: Path) -> Previous:
+    """The results of an earlier run in ``path``. A last line cut short by an interruption is
+    removed so that appending keeps valid JSONL; complete foreign lines are left alone."""
+    previous = Previous()
     if not path.exists():
-        return set()
-    done: set[Union[str, int]] = set()
+        return previous
     valid_until = 0
     with path.open("rb") as handle:
         for raw in handle:
-            try:
-                record = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                if raw.endswith(b"\n"):
-                    valid_until += len(raw)  # a complete but foreign line: leave it alone
-                    continue
-                break
             if not raw.endswith(b"\n"):
                 break
             valid_until += len(raw)
-            if isinstance(record, dict) and "id" in record and "error" not in record:
-                done.add(record["id"])
+            previous.note(_json_line(raw))
     if valid_until < path.stat().st_size:
         with path.open("r+b") as handle:
             handle.truncate(valid_until)
-    return done
+    return previous
+
+
+def plan_resume(items: list[Item], previous: Previous) -> tuple[list[Item], set[ErrorKey]]:
+    """What a resumed run still does, and the error records it must first drop from the output
+    so that every id stays once in it. A problem already answered is skipped; one that failed is
+    solved again (its error record dropped); a bad line whose error record is there is marked
+    ``recorded``: reported and counted as failed again, not written twice."""
+    bad = {(item.id, item.line) for item in items if isinstance(item, BadLine)}
+    todo: list[Item] = []
+    retried: set[Id] = set()
+    for item in items:
+        if isinstance(item, BadLine):
+            todo.append(replace(item, recorded=(item.id, item.line) in previous.failed))
+        elif item.id not in previous.answered:
+            todo.append(item)
+            retried.add(item.id)
+    stale = {key for key in previous.failed if key[0] in retried and key not in bad}
+    return todo, stale
+
+
+def drop_error_records(path: Path, keys: set[ErrorKey]) -> None:
+    """Rewrite ``path`` without the error records of these keys. The new file replaces the old
+    one atomically, so a crash leaves one or the other."""
+    target = path.resolve()
+    try:
+        with target.open("rb") as handle:
+            kept = [raw for raw in handle if _error_key(_json_line(raw)) not in keys]
+        _replace_atomically(target, b"".join(kept))
+    except OSError as exc:
+        raise TTSError(f"cannot rewrite {path}: {exc.strerror or exc}") from None
+
+
+def _replace_atomically(target: Path, data: bytes) -> None:
+    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, target.stat().st_mode & 0o7777)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    directory = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def _json_line(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+def _record_key(record: Any) -> Optional[ErrorKey]:
+    """(id, line) of a result record with a usable id; None for anything else."""
+    if not isinstance(record, dict):
+        return None
+    record_id, line = record.get("id"), record.get("line")
+    if not isinstance(record_id, (str, int)) or isinstance(record_id, bool):
+        return None
+    return (record_id, line if isinstance(line, int) and not isinstance(line, bool) else None)
+
+
+def _error_key(record: Any) -> Optional[ErrorKey]:
+    return _record_key(record) if isinstance(record, dict) and "error" in record else None
 
 
 class ResultWriter:

@@ -9,9 +9,14 @@ from tts_cli.errors import InputError
 MAX_QUESTION_BYTES = 1_000_000
 
 
-def question_from_bytes(data: bytes, source: str = "stdin") -> str:
+def reject_binary(data: bytes, what: str) -> None:
+    """Refuse binary data as a whole: text never holds a NUL byte."""
     if b"\x00" in data:
-        raise InputError(f"the question from {source} is binary data (it contains NUL bytes)")
+        raise InputError(f"{what} is binary data (it contains NUL bytes)")
+
+
+def question_from_bytes(data: bytes, source: str = "stdin") -> str:
+    reject_binary(data, f"the question from {source}")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -16,7 +16,8 @@ from tts_cli.errors import ExitStatus, TTSError
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 success; 1 runtime failure; 2 usage, input or configuration error; "
-    "3 model missing, corrupt or unloadable, or its inference server unreachable or failing; "
+    "3 model missing, corrupt or unloadable, its inference server unreachable or failing, "
+    "or llama.cpp crashed (see `tts doctor`); "
     "4 some batch lines failed; 130 interrupted."
 )
 
@@ -31,21 +32,17 @@ app = typer.Typer(
 
 
 def _register_commands() -> None:
-    from tts_cli.cli import ask_cmd, bench_cmd, models_cmd, solve_cmd, strategies_cmd
+    from tts_cli.cli import ask_cmd, bench_cmd, doctor_cmd, models_cmd, solve_cmd, strategies_cmd
 
     ask_cmd.register(app)
     solve_cmd.register(app)
     bench_cmd.register(app)
     strategies_cmd.register(app)
+    doctor_cmd.register(app)
     app.add_typer(models_cmd.app, name="models", help="List, download and locate GGUF models.")
 
 
 _register_commands()
-
-
-def main(argv: Optional[Sequence[str]] = None) -> None:
-    """Console-script entry point: run the app and exit with a documented status."""
-    sys.exit(run(argv))
 
 
 def run(argv: Optional[Sequence[str]] = None) -> int:

@@ -96,7 +96,7 @@ def bench(
     problems = read_problems(data, limit)
     loader = ModelLoader(
         env, settings.models_file, threads=settings.threads, gpu_layers=settings.gpu_layers,
-        n_ctx=settings.ctx, quiet=quiet,
+        n_ctx=settings.ctx, quiet=quiet, cpu_repack=settings.cpu_repack,
     )  # fmt: skip
     models = LoaderModels(loader, settings.verifier, settings.verifier_kind)
     policies: dict[str, Optional[str]] = {}  # name -> reference; every name resolved now, so a typo fails first

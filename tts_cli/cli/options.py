@@ -38,6 +38,7 @@ class SearchSettings:
     system_prompt: Optional[str] = None
     threads: Optional[int] = None
     gpu_layers: Optional[int] = None
+    cpu_repack: Optional[str] = None
     ctx: int = 16384
 
     def search_config(self) -> Any:
@@ -74,6 +75,7 @@ _OPTIONS: dict[str, Any] = {
     "system_prompt": Annotated[Optional[str], typer.Option("--system-prompt", help="Replace the system prompt.", rich_help_panel=_HELP)],
     "threads": Annotated[Optional[int], typer.Option(help="CPU threads (default: all cores).", rich_help_panel="Hardware")],
     "gpu_layers": Annotated[Optional[int], typer.Option("--gpu-layers", help="Layers offloaded to a GPU (-1 all; default from models.toml).", rich_help_panel="Hardware")],
+    "cpu_repack": Annotated[Optional[str], typer.Option("--cpu-repack", help="llama.cpp's extra CPU buffer types (AMX, repacked weights): auto (off where AMX is present: it can crash), on, off. Default: $TTS_CPU_REPACK, else auto.", rich_help_panel="Hardware")],
     "ctx": Annotated[int, typer.Option("--ctx", help="KV-cache size in tokens, shared by all parallel sequences.", rich_help_panel="Hardware")],
 }
 

@@ -70,6 +70,7 @@ class ModelLoader:
     threads: Optional[int] = None
     gpu_layers: Optional[int] = None
     n_ctx: int = 16384
+    cpu_repack: Optional[str] = None
     quiet: bool = False
     _engines: dict[Any, Engine] = field(default_factory=dict)  # GGUF path or ("server", name)
     _registry: Any = None
@@ -81,6 +82,9 @@ class ModelLoader:
             raise UsageError(f"--ctx must be at most {MAX_CTX} tokens (got {self.n_ctx})")
         if self.threads is not None and self.threads < 1:
             raise UsageError(f"--threads must be at least 1 (got {self.threads})")
+        from tts_cli.engine.cpu import requested_mode
+
+        requested_mode(self.cpu_repack)  # a typo in the option or TTS_CPU_REPACK fails before any load
 
     @property
     def registry(self) -> Any:
@@ -108,7 +112,10 @@ class ModelLoader:
         if path in self._engines:
             return self._engines[path]
         layers = spec.gpu_layers if self.gpu_layers is None else self.gpu_layers
-        options = EngineOptions(n_ctx=self.n_ctx, n_threads=self.threads, n_gpu_layers=999 if layers < 0 else layers)
+        options = EngineOptions(
+            n_ctx=self.n_ctx, n_threads=self.threads, n_gpu_layers=999 if layers < 0 else layers,
+            cpu_repack=self.cpu_repack,
+        )
         if not self.quiet and self.env.stderr_isatty:
             self.env.err.print(f"[dim]loading {spec.name}…[/dim]", end="\r")
         engine = load_engine(path, name=spec.name, options=options, chat_template=spec.chat_template, n_params=spec.params)
@@ -219,7 +226,7 @@ def open_session(env: Environment, settings: Any, config: SearchConfig, *, quiet
 
     loader = ModelLoader(
         env, settings.models_file, threads=settings.threads, gpu_layers=settings.gpu_layers,
-        n_ctx=settings.ctx, quiet=quiet,
+        n_ctx=settings.ctx, quiet=quiet, cpu_repack=settings.cpu_repack,
     )
     try:
         policy = loader.load(settings.policy)

@@ -24,7 +24,10 @@ def solve(
     output: Annotated[
         Optional[Path], typer.Option("--output", "-o", help="Write results to this JSONL file instead of stdout.")
     ] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Skip ids already answered in --output.")] = False,
+    resume: Annotated[
+        bool,
+        typer.Option("--resume", help="Continue --output: skip ids already answered, solve failed problems again."),
+    ] = False,
     limit: Annotated[Optional[int], typer.Option("--limit", help="Solve only the first N problems.")] = None,
     no_tree: Annotated[bool, typer.Option("--no-tree", help="Leave the search tree out of the records.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary on stderr.")] = False,
@@ -42,9 +45,9 @@ def solve(
     JSONL input needs a `question` or `problem` field; `id` and a gold `answer` (GSM8K `#### n` or
     MATH style) are used when present, and each record then says whether it was `correct`.
     Exit code 4 when some lines could not be solved (each has an error record), 130 on Ctrl-C
-    (everything finished is on disk; run again with --resume).
+    (everything finished is on disk; run again with --resume). Binary input is refused (exit 2).
     """
-    from tts_cli.batch import ResultWriter, finished_ids
+    from tts_cli.batch import ResultWriter
     from tts_cli.cli.runtime import check_settings, check_workers, open_session
     from tts_cli.display.progress import BatchProgress
     from tts_cli.env import Environment
@@ -60,8 +63,7 @@ def solve(
     items = _read_items(source, env)
     if limit is not None:
         items = items[:limit]
-    done = finished_ids(output) if resume and output is not None else set()
-    todo = [item for item in items if item.id not in done]
+    todo = _still_to_do(items, output) if resume and output is not None else items
     writer = ResultWriter.open(output, append=resume) if output is not None else ResultWriter(env.stdout)
     progress = BatchProgress(env, total=len(todo), skipped=len(items) - len(todo), enabled=not quiet)
     sessions: list[Any] = []
@@ -74,8 +76,9 @@ def solve(
     def emit(outcome: "_Outcome") -> None:
         if outcome.error is not None:
             progress.log(f"tts: {outcome.error}")
-        with _deferred_interrupt():
-            writer.write(outcome.record)
+        if outcome.record is not None:
+            with _deferred_interrupt():
+                writer.write(outcome.record)
         progress.advance(correct=outcome.correct, tokens=outcome.tokens, failed=outcome.error is not None)
 
     failures = 0
@@ -100,14 +103,26 @@ def solve(
 
 @dataclass
 class _Outcome:
-    record: dict[str, Any]
+    record: Optional[dict[str, Any]]  # None: already in the output being resumed
     correct: Optional[bool] = None
     tokens: int = 0
     error: Optional[str] = None  # the message of an error record
 
 
 def _bad_line(item: Any) -> _Outcome:
-    return _Outcome({"id": item.id, "line": item.line, "error": item.error}, error=item.error)
+    record = None if item.recorded else {"id": item.id, "line": item.line, "error": item.error}
+    return _Outcome(record, error=item.error)
+
+
+def _still_to_do(items: list[Any], output: Path) -> list[Any]:
+    """The items a --resume run still handles; error records of problems it solves again are
+    dropped from ``output`` first, so that every id appears once in it."""
+    from tts_cli.batch import drop_error_records, plan_resume, read_previous
+
+    todo, stale = plan_resume(items, read_previous(output))
+    if stale:
+        drop_error_records(output, stale)
+    return todo
 
 
 def _solve_one(session: Any, item: Any, no_tree: bool) -> _Outcome:
@@ -187,17 +202,17 @@ def _run_concurrently(
 
 
 def _read_items(source: str, env: Any) -> list[Any]:
-    from tts_cli.batch import parse_lines
+    from tts_cli.batch import read_problems
     from tts_cli.errors import InputError
 
     if source == "-":
-        return list(parse_lines(sys.stdin.buffer))
+        return read_problems(sys.stdin.buffer, "the input on stdin")
     path = Path(source)
     if not path.is_file():
         raise InputError(f"input file not found: {source}")
     try:
         with path.open("rb") as handle:
-            return list(parse_lines(handle))
+            return read_problems(handle, f"input file {source}")
     except OSError as exc:
         raise InputError(f"cannot read {source}: {exc.strerror or exc}") from None
 

@@ -9,6 +9,7 @@ sequence is copied (``llama_memory_seq_cp``) instead of being evaluated again.
 from __future__ import annotations
 
 import ctypes
+import faulthandler
 import os
 import time
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ import numpy as np
 
 from tts_cli.cost import ModelUsage
 from tts_cli.engine.chat import TemplateError, render_chat
+from tts_cli.engine.cpu import RepackDecision, cpu_flags, decide_cpu_repack, requested_mode
 from tts_cli.engine.kvcache import SlotTable
 from tts_cli.engine.types import Completion, EngineOptions, SamplingParams, Tokens
 from tts_cli.errors import ContextOverflowError, ModelError, TTSError
@@ -32,6 +34,8 @@ def _init_backend(verbose: bool) -> Any:
     import llama_cpp as ll
 
     if not _backend_ready:
+        if not faulthandler.is_enabled():  # a crash in native code then names itself on stderr
+            faulthandler.enable()
         if not verbose:
             @ll.llama_log_callback
             def _quiet(level: int, text: bytes, user_data: Any) -> None:
@@ -42,6 +46,18 @@ def _init_backend(verbose: bool) -> Any:
         ll.llama_backend_init()
         _backend_ready = True
     return ll
+
+
+def system_info() -> str:
+    """llama.cpp's build and CPU feature line (``CPU : AVX2 = 1 | AMX_INT8 = 0 | …``)."""
+    ll = _init_backend(False)
+    return bytes(ll.llama_print_system_info() or b"").decode("utf-8", "replace").strip()
+
+
+def cpu_repack_decision(ll: Any, option: Optional[str]) -> RepackDecision:
+    mode = requested_mode(option)
+    info = bytes(ll.llama_print_system_info() or b"").decode("utf-8", "replace")
+    return decide_cpu_repack(mode, info, cpu_flags())
 
 
 @dataclass
@@ -83,12 +99,15 @@ class LlamaEngine:
 
         model_params = ll.llama_model_default_params()
         model_params.n_gpu_layers = options.n_gpu_layers
+        self.cpu_repack = cpu_repack_decision(ll, options.cpu_repack)
+        model_params.use_extra_bufts = self.cpu_repack.use_extra_bufts
         self._model = ll.llama_model_load_from_file(str(self.path).encode(), model_params)
         if not self._model:
             raise ModelError(f"llama.cpp could not load {self.path} (unsupported or corrupt GGUF)")
         self._vocab = ll.llama_model_get_vocab(self._model)
         self.n_vocab = ll.llama_vocab_n_tokens(self._vocab)
         self.n_ctx_train = ll.llama_model_n_ctx_train(self._model)
+        self.n_layers = int(ll.llama_model_n_layer(self._model))
 
         threads = options.n_threads or max(1, os.cpu_count() or 1)
         ctx_params = ll.llama_context_default_params()

@@ -49,6 +49,7 @@ class EngineOptions:
     n_seq_max: int = 64
     n_batch: int = 512
     verbose: bool = False
+    cpu_repack: Optional[str] = None  # auto | on | off; None: TTS_CPU_REPACK, else auto (engine/cpu.py)
 
 
 class Engine(Protocol):

@@ -1,0 +1,21 @@
+"""The console-script entry point, kept free of Typer so that a supervising parent stays light."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Optional, Sequence
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Run ``tts``; commands that load llama.cpp run in a supervised child (see ``supervisor``)."""
+    from tts_cli.cli.supervisor import run_supervised, wants_supervisor
+    from tts_cli.crash import enable_crash_log
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if wants_supervisor(args, os.environ):
+        sys.exit(run_supervised([sys.executable, "-m", "tts_cli", *args]))
+    enable_crash_log()
+    from tts_cli.cli.app import run
+
+    sys.exit(run(args))

@@ -29,4 +29,4 @@ def smollm2(smollm2_path: Path):
 
 
 # A test that runs llama.cpp in this process runs in a forked child (see crash_isolation.py).
-from crash_isolation import _llama_cpp_stays_out_of_the_pytest_process, pytest_collection_modifyitems  # noqa: E402,F401
+from crash_isolation import _llama_cpp_stays_out_of_the_pytest_process, pytest_runtest_protocol  # noqa: E402,F401

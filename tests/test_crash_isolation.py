@@ -29,7 +29,7 @@ def test_loads_llama_cpp_without_the_marker():
 
 def test_a_crashing_test_is_reported_by_name_and_the_run_goes_on(tmp_path: Path) -> None:
     (tmp_path / "conftest.py").write_text(
-        "from crash_isolation import _llama_cpp_stays_out_of_the_pytest_process, pytest_collection_modifyitems\n"
+        "from crash_isolation import _llama_cpp_stays_out_of_the_pytest_process, pytest_runtest_protocol\n"
     )
     (tmp_path / "test_inner.py").write_text(INNER)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS_DIR), os.environ.get("PYTHONPATH", "")])}

@@ -3,7 +3,7 @@
 A test that runs llama.cpp in the pytest process (marked `real`) runs in a forked child, so a
 SIGSEGV in native code shows as that test failing with its name and signal, and the run goes on.
 The child sends its reports back as JSON through pytest's own ``pytest_report_to_serializable``
-hooks (the ones pytest-xdist uses), so nothing here depends on pytest's internals. The main pytest
+hooks (the ones pytest-xdist uses); only `runtestprotocol` comes from pytest's runner. The main pytest
 process never loads llama.cpp: the guard fixture fails any unmarked test that does.
 """
 

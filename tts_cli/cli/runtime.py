@@ -150,6 +150,12 @@ class ModelLoader:
             return make_verifier(kind, engine, config=spec.prm or "math-shepherd")
         return make_verifier(kind, engine)
 
+    def enable_batching(self) -> None:
+        """Local engines merge concurrent callers' requests into one decode loop from now on."""
+        for engine in self._engines.values():
+            if hasattr(engine, "enable_batching"):
+                engine.enable_batching()
+
     def close(self) -> None:
         for engine in self._engines.values():
             engine.close()
@@ -221,7 +227,11 @@ def _check_verifier_kind(kind: str) -> None:
         raise UsageError(f"unknown verifier kind {kind!r}{hint}; choose from {', '.join(kinds)}")
 
 
-def open_session(env: Environment, settings: Any, config: SearchConfig, *, quiet: bool = False) -> Session:
+def open_session(
+    env: Environment, settings: Any, config: SearchConfig, *, quiet: bool = False, concurrent: bool = False
+) -> Session:
+    """Load the models. ``concurrent``: several problems will call them from threads at once, so a
+    local engine merges their requests into one decode loop (``enable_batching``)."""
     from tts_cli.prompts import prompt_set
 
     loader = ModelLoader(
@@ -231,6 +241,8 @@ def open_session(env: Environment, settings: Any, config: SearchConfig, *, quiet
     try:
         policy = loader.load(settings.policy)
         verifier = loader.load_verifier(settings.verifier, settings.verifier_kind)
+        if concurrent:
+            loader.enable_batching()
     except BaseException:
         loader.close()
         raise
@@ -241,20 +253,33 @@ def open_session(env: Environment, settings: Any, config: SearchConfig, *, quiet
     )
 
 
-def check_workers(env: Environment, settings: Any, workers: int) -> None:
-    """``--workers K`` > 1 runs problems on threads: only server-backed models may be shared so
-    (the local llama.cpp engine is not thread-safe; it batches one problem's samples instead)."""
-    if workers < 1:
+MAX_LOCAL_WORKERS = 16
+PROMPT_ALLOWANCE = 256  # KV cells a problem's prompt takes, about (question + system prompt)
+
+
+def check_workers(env: Environment, settings: Any, config: Any, workers: Optional[int]) -> int:
+    """How many problems ``tts solve`` runs at once. Server models: ``--workers`` concurrent
+    requests (default 1). Local models: the problems' samples share the engine's decode batch
+    (continuous batching, engine/scheduler.py); by default as many problems as the KV cache
+    (``--ctx``) holds at ``-n`` samples of ``--max-tokens`` each, at most 16."""
+    if workers is not None and workers < 1:
         raise UsageError(f"--workers must be at least 1 (got {workers})")
-    if workers == 1:
-        return
+    if workers is not None:
+        return workers
     loader = ModelLoader(env, settings.models_file)
-    for role, ref in (("policy", settings.policy), ("verifier", settings.verifier)):
-        if role == "verifier" and ref is None:
-            continue
-        if not loader.is_server(ref):
-            name = loader.spec(ref).name
-            raise UsageError(
-                f"--workers {workers} needs server models (backend = \"openai\" in models.toml), but the {role} "
-                f"{name} runs in this process; the local engine already batches one problem's samples: use --workers 1"
-            )
+    if loader.is_server(settings.policy):
+        return 1
+    return default_local_workers(settings.ctx, samples_per_problem(settings.strategy, config), config.max_tokens)
+
+
+def samples_per_problem(strategy: str, config: Any) -> int:
+    """Sequences a problem keeps alive at once (its share of the batch)."""
+    from tts_cli.strategies import get_strategy
+
+    info = get_strategy(strategy)
+    return 1 if getattr(info, "deterministic", strategy == "greedy") else max(1, config.n)
+
+
+def default_local_workers(ctx: int, samples: int, max_tokens: int) -> int:
+    per_problem = PROMPT_ALLOWANCE + samples * max_tokens
+    return max(1, min(MAX_LOCAL_WORKERS, ctx // per_problem))

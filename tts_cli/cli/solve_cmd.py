@@ -32,13 +32,15 @@ def solve(
     no_tree: Annotated[bool, typer.Option("--no-tree", help="Leave the search tree out of the records.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary on stderr.")] = False,
     workers: Annotated[
-        int,
+        Optional[int],
         typer.Option(
             "--workers",
-            help="Solve this many problems at once (server models only, backend = \"openai\"); "
-            "results are then written in the order they finish.",
+            help="Solve this many problems at once: on a local model their samples share one decode batch, "
+            "on a server they are concurrent requests; results are then written in the order they finish. "
+            "Default: as many as --ctx holds for a local model (at most 16), 1 for a server model.",
+            show_default=False,
         ),
-    ] = 1,
+    ] = None,
 ) -> int:
     """Solve every problem in SOURCE; write one JSON line per problem as soon as it is done.
 
@@ -55,12 +57,12 @@ def solve(
 
     env = Environment()
     config = check_settings(settings)
-    check_workers(env, settings, workers)
+    workers = check_workers(env, settings, config, workers)
     if limit is not None and limit < 1:
         raise UsageError(f"--limit must be at least 1 (got {limit})")
     if resume and output is None:
         raise UsageError("--resume needs --output FILE (the results to continue)")
-    items = _read_items(source, env)
+    items = _read_items(source)
     if limit is not None:
         items = items[:limit]
     todo = _still_to_do(items, output) if resume and output is not None else items
@@ -70,7 +72,7 @@ def solve(
 
     def session() -> Any:
         if not sessions:
-            sessions.append(open_session(env, settings, config, quiet=quiet))
+            sessions.append(open_session(env, settings, config, quiet=quiet, concurrent=workers > 1))
         return sessions[0]
 
     def emit(outcome: "_Outcome") -> None:
@@ -84,8 +86,10 @@ def solve(
     failures = 0
     try:
         with _signals_as_interrupt(), progress:
-            run = _run_in_order if workers == 1 else _run_concurrently
-            failures = run(todo, session, emit, no_tree=no_tree, workers=workers)
+            if workers == 1:
+                failures = _run_in_order(todo, session, emit, no_tree=no_tree)
+            else:
+                failures = _run_concurrently(todo, session, emit, no_tree=no_tree, workers=workers, flying=progress.started)
     except KeyboardInterrupt:
         progress.stop()
         env.stderr.write(
@@ -148,9 +152,7 @@ def _solve_one(session: Any, item: Any, no_tree: bool) -> _Outcome:
     return _Outcome(record, correct=correct, tokens=solution.cost.policy.generated_tokens)
 
 
-def _run_in_order(
-    todo: list[Any], session: Callable[[], Any], emit: Callable[[_Outcome], None], *, no_tree: bool, workers: int
-) -> int:
+def _run_in_order(todo: list[Any], session: Callable[[], Any], emit: Callable[[_Outcome], None], *, no_tree: bool) -> int:
     """One problem after the other; returns the number of failed lines."""
     from tts_cli.batch import BadLine
 
@@ -163,7 +165,13 @@ def _run_in_order(
 
 
 def _run_concurrently(
-    todo: list[Any], session: Callable[[], Any], emit: Callable[[_Outcome], None], *, no_tree: bool, workers: int
+    todo: list[Any],
+    session: Callable[[], Any],
+    emit: Callable[[_Outcome], None],
+    *,
+    no_tree: bool,
+    workers: int,
+    flying: Callable[[int], None] = lambda n: None,
 ) -> int:
     """``workers`` problems at once on threads, each with its own cost counters. Only this (main)
     thread writes, so records stay whole and Ctrl-C is still deferred while one is written; at
@@ -189,6 +197,7 @@ def _run_concurrently(
                 pending.add(pool.submit(_solve_one, session().for_problem(), item, no_tree))
             if not pending:
                 return failures
+            flying(len(pending))
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 pending.discard(future)
@@ -201,7 +210,7 @@ def _run_concurrently(
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _read_items(source: str, env: Any) -> list[Any]:
+def _read_items(source: str) -> list[Any]:
     from tts_cli.batch import read_problems
     from tts_cli.errors import InputError
 

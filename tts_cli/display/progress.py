@@ -19,6 +19,7 @@ class BatchProgress:
         self.correct = 0
         self.tokens = 0
         self.failed = 0
+        self.in_flight = 0
         self.enabled = enabled
         self._live = enabled and bool(env.stderr_isatty)
         self._progress: Optional[Progress] = None
@@ -31,6 +32,7 @@ class BatchProgress:
                 BarColumn(),
                 MofNCompleteColumn(),
                 TextColumn("{task.fields[accuracy]}"),
+                TextColumn("{task.fields[flight]}"),
                 TimeElapsedColumn(),
                 TextColumn("eta"),
                 TimeRemainingColumn(),
@@ -38,7 +40,7 @@ class BatchProgress:
                 transient=False,
             )
             self._progress.start()
-            self._task = self._progress.add_task("solve", total=self.total, accuracy="")
+            self._task = self._progress.add_task("solve", total=self.total, accuracy="", flight="")
         if self.enabled and self.skipped:
             self.log(f"tts: resuming: {self.skipped} problem(s) already answered")
         return self
@@ -58,6 +60,12 @@ class BatchProgress:
         else:
             self.env.stderr.write(message + "\n")
             self.env.stderr.flush()
+
+    def started(self, in_flight: int) -> None:
+        """How many problems are being solved at once now (shown when more than one)."""
+        self.in_flight = in_flight
+        if self._progress is not None:
+            self._progress.update(self._task, flight=f"{in_flight} in flight" if in_flight > 1 else "")
 
     def advance(self, *, correct: Optional[bool], tokens: int = 0, failed: bool = False) -> None:
         self.completed += 1

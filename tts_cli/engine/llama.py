@@ -22,6 +22,7 @@ from tts_cli.cost import ModelUsage
 from tts_cli.engine.chat import TemplateError, render_chat
 from tts_cli.engine.cpu import RepackDecision, cpu_flags, decide_cpu_repack, requested_mode
 from tts_cli.engine.kvcache import SlotTable
+from tts_cli.engine.scheduler import Admission, Request, Scheduler
 from tts_cli.engine.types import Completion, EngineOptions, SamplingParams, Tokens
 from tts_cli.errors import ContextOverflowError, ModelError, TTSError
 
@@ -61,6 +62,13 @@ def cpu_repack_decision(ll: Any, option: Optional[str]) -> RepackDecision:
 
 
 @dataclass
+class _Finished:
+    """A request done as soon as it started (scoring): nothing left to decode."""
+
+    value: Any
+
+
+@dataclass
 class _Running:
     """A sequence being generated."""
 
@@ -75,6 +83,17 @@ class _Running:
     text: str = ""
     finish_reason: Optional[str] = None
     stop: Optional[str] = None
+
+
+@dataclass
+class _Generation:
+    """One ``generate`` wave on its way: its sequences, where its cost goes, its head slots."""
+
+    prefixes: list[list[int]]
+    usage: ModelUsage
+    heads: list[tuple[int, int]]
+    running: list[_Running] = field(default_factory=list)
+    decode_started: float = 0.0
 
 
 class LlamaEngine:
@@ -96,6 +115,7 @@ class LlamaEngine:
         self._model = None
         self._ctx = None
         self._batch = None
+        self._scheduler: Optional[Scheduler] = None
 
         model_params = ll.llama_model_default_params()
         model_params.n_gpu_layers = options.n_gpu_layers
@@ -106,7 +126,6 @@ class LlamaEngine:
             raise ModelError(f"llama.cpp could not load {self.path} (unsupported or corrupt GGUF)")
         self._vocab = ll.llama_model_get_vocab(self._model)
         self.n_vocab = ll.llama_vocab_n_tokens(self._vocab)
-        self.n_ctx_train = ll.llama_model_n_ctx_train(self._model)
         self.n_layers = int(ll.llama_model_n_layer(self._model))
 
         threads = options.n_threads or max(1, os.cpu_count() or 1)
@@ -212,26 +231,47 @@ class LlamaEngine:
         results: list[Completion] = []
         wave = max(1, self.n_seq_max)
         for start in range(0, len(prefixes), wave):
-            results.extend(self._generate_wave(prefixes[start : start + wave], params[start : start + wave], usage))
+            chunk, chunk_params = prefixes[start : start + wave], params[start : start + wave]
+            if self._batching():
+                request = Request(
+                    run=lambda c=chunk, p=chunk_params: self._start_generation(c, p, usage),
+                    cells=self._cells_needed(chunk, chunk_params), sequences=len(chunk),
+                )
+                results.extend(self._scheduler.submit(request))  # type: ignore[union-attr]
+            else:
+                results.extend(self._generate_alone(chunk, chunk_params, usage))
         return results
 
-    def _generate_wave(
+    def _generate_alone(
         self, prefixes: Sequence[Tokens], params: Sequence[SamplingParams], usage: ModelUsage
     ) -> list[Completion]:
+        state = self._start_generation(prefixes, params, usage)
+        try:
+            while self.live(state):
+                self.step([state], report=True)
+        except BaseException:
+            self.abort(state)
+            raise
+        return self.complete(state)
+
+    def _start_generation(
+        self, prefixes: Sequence[Tokens], params: Sequence[SamplingParams], usage: ModelUsage
+    ) -> "_Generation":
+        """Prefill the prefixes and sample every sequence's first token; the state then decodes on."""
         for prefix in prefixes:
             self._check_fits(prefix)
         t0 = time.perf_counter()
         groups = _group_identical(prefixes)
         heads = self._prefill([list(prefixes[g[0]]) for g in groups], usage)
-        running: list[_Running] = []
+        state = _Generation(prefixes=[list(p) for p in prefixes], usage=usage, heads=heads)
         try:
             # The head slot's last decode left logits for every request sharing that prefix:
             # copy the prefix to one slot per extra request, then sample each one's first token.
             for (head_seq, logits_row), members in zip(heads, groups):
-                prefix = list(prefixes[members[0]])
+                prefix = state.prefixes[members[0]]
                 for k, index in enumerate(members):
                     seq_id = head_seq if k == 0 else self._clone(head_seq, len(prefix), usage)
-                    running.append(
+                    state.running.append(
                         _Running(
                             index=index,
                             seq_id=seq_id,
@@ -240,21 +280,46 @@ class LlamaEngine:
                             pos=len(prefix),
                         )
                     )
-                    self._accept(running[-1], logits_row)
-            usage.generated_tokens += len(running)
-            t1 = time.perf_counter()
-            usage.prompt_seconds += t1 - t0
-            self._decode_loop(running, usage)
-            usage.generate_seconds += time.perf_counter() - t1
-        finally:
-            for r in running:
-                self._ll.llama_sampler_free(r.sampler)
-                slot = self._slots.get(r.seq_id)
-                slot.tokens = list(prefixes[r.index]) + r.tokens[: max(0, r.pos - len(prefixes[r.index]))]
-                self._slots.release(r.seq_id)
-            for head_seq, _ in heads:
-                self._slots.release(head_seq)
-        ordered = sorted(running, key=lambda r: r.index)
+                    self._accept(state.running[-1], logits_row)
+        except BaseException:
+            self.abort(state)
+            raise
+        usage.generated_tokens += len(state.running)
+        state.decode_started = time.perf_counter()
+        usage.prompt_seconds += state.decode_started - t0
+        return state
+
+    def live(self, state: Any) -> bool:
+        return isinstance(state, _Generation) and any(r.finish_reason is None for r in state.running)
+
+    def step(self, states: Sequence[Any], *, report: bool = False) -> None:
+        """One decode for every live sequence of these generations, all in one batch."""
+        active = [(state, r) for state in states for r in state.running if r.finish_reason is None]
+        self._batch_clear()
+        for _, r in active:
+            self._batch_add(r.last_token, r.pos, r.seq_id, logits=True)
+        self._decode()
+        for row, (state, r) in enumerate(active):
+            r.pos += 1
+            self._accept(r, row)
+            state.usage.generated_tokens += 1
+        if report and self.on_step is not None:
+            self.on_step(sum(len(r.tokens) for state in states for r in state.running))
+
+    def complete(self, state: Any) -> Any:
+        """Release a finished generation's slots (they stay as donors) and return its completions."""
+        if isinstance(state, _Finished):
+            return state.value
+        state.usage.generate_seconds += time.perf_counter() - state.decode_started
+        for r in state.running:
+            self._ll.llama_sampler_free(r.sampler)
+            prefix = state.prefixes[r.index]
+            slot = self._slots.get(r.seq_id)
+            slot.tokens = prefix + r.tokens[: max(0, r.pos - len(prefix))]
+            self._slots.release(r.seq_id)
+        for head_seq, _ in state.heads:
+            self._slots.release(head_seq)
+        ordered = sorted(state.running, key=lambda r: r.index)
         return [
             Completion(
                 text=r.text,
@@ -266,20 +331,35 @@ class LlamaEngine:
             for r in ordered
         ]
 
-    def _decode_loop(self, running: list[_Running], usage: ModelUsage) -> None:
-        active = [r for r in running if r.finish_reason is None]
-        while active:
-            self._batch_clear()
-            for r in active:
-                self._batch_add(r.last_token, r.pos, r.seq_id, logits=True)
-            self._decode()
-            for row, r in enumerate(active):
-                r.pos += 1
-                self._accept(r, row)
-            usage.generated_tokens += len(active)
-            active = [r for r in active if r.finish_reason is None]
-            if self.on_step is not None:
-                self.on_step(sum(len(r.tokens) for r in running))
+    def abort(self, state: Any) -> None:
+        """Free a generation that failed or was cancelled: its samplers and its KV sequences."""
+        if not isinstance(state, _Generation):
+            return
+        for r in state.running:
+            self._ll.llama_sampler_free(r.sampler)
+            self._drop(r.seq_id)
+        for head_seq, _ in state.heads:
+            self._drop(head_seq)
+        state.running.clear()
+        state.heads.clear()
+
+    def _cells_needed(self, prefixes: Sequence[Tokens], params: Sequence[SamplingParams]) -> int:
+        distinct = {tuple(p) for p in prefixes}
+        return sum(len(p) for p in distinct) + sum(min(p.max_tokens, self.n_ctx) for p in params)
+
+    # ------------------------------------------------------------ batching
+    def enable_batching(self) -> None:
+        """Let several threads call ``generate``/``next_token_logprobs`` at once: their requests
+        are merged into one decode loop on an engine thread (engine/scheduler.py)."""
+        if self._scheduler is None:
+            self._scheduler = Scheduler(self, Admission(cells=self.n_ctx, slots=self.n_seq_max), name=f"tts-{self.name}")
+
+    def _batching(self) -> bool:
+        return self._scheduler is not None and not self._scheduler.on_engine_thread
+
+    @property
+    def scheduler(self) -> Optional[Scheduler]:
+        return self._scheduler
 
     def _accept(self, r: _Running, logits_row: int) -> None:
         """Sample the next token of ``r`` from ``logits_row`` and update its text and status."""
@@ -327,29 +407,42 @@ class LlamaEngine:
         usage = usage or self.usage
         for prefix in prefixes:
             self._check_fits(prefix)
-        out: list[list[float]] = [[] for _ in prefixes]
-        cand = np.asarray(list(candidates), dtype=np.int64)
+        out: list[list[float]] = []
         wave = max(1, self.n_seq_max)
         for start in range(0, len(prefixes), wave):
             chunk = prefixes[start : start + wave]
-            t0 = time.perf_counter()
-            groups = _group_identical(chunk)
-            heads = self._prefill([list(chunk[g[0]]) for g in groups], usage)
-            try:
-                for (_, row), members in zip(heads, groups):
-                    logits = np.ctypeslib.as_array(self._ll.llama_get_logits_ith(self._ctx, row), shape=(self.n_vocab,))
-                    logits = logits.astype(np.float64)
-                    top = logits.max()
-                    log_z = top + np.log(np.exp(logits - top).sum())
-                    values = (logits[cand] - log_z).tolist()
-                    for index in members:
-                        out[start + index] = list(values)
-                    # identical prefixes are scored once; the duplicates reuse it entirely
-                    usage.cached_tokens += len(chunk[members[0]]) * (len(members) - 1)
-            finally:
-                for seq_id, _ in heads:
-                    self._slots.release(seq_id)
-            usage.prompt_seconds += time.perf_counter() - t0
+            if self._batching():
+                distinct = {tuple(p) for p in chunk}
+                request = Request(
+                    run=lambda c=chunk: _Finished(self._score_wave(c, candidates, usage)),
+                    cells=sum(len(p) for p in distinct), sequences=len(distinct),
+                )
+                out.extend(self._scheduler.submit(request))  # type: ignore[union-attr]
+            else:
+                out.extend(self._score_wave(chunk, candidates, usage))
+        return out
+
+    def _score_wave(self, chunk: Sequence[Tokens], candidates: Sequence[int], usage: ModelUsage) -> list[list[float]]:
+        out: list[list[float]] = [[] for _ in chunk]
+        cand = np.asarray(list(candidates), dtype=np.int64)
+        t0 = time.perf_counter()
+        groups = _group_identical(chunk)
+        heads = self._prefill([list(chunk[g[0]]) for g in groups], usage)
+        try:
+            for (_, row), members in zip(heads, groups):
+                logits = np.ctypeslib.as_array(self._ll.llama_get_logits_ith(self._ctx, row), shape=(self.n_vocab,))
+                logits = logits.astype(np.float64)
+                top = logits.max()
+                log_z = top + np.log(np.exp(logits - top).sum())
+                values = (logits[cand] - log_z).tolist()
+                for index in members:
+                    out[index] = list(values)
+                # identical prefixes are scored once; the duplicates reuse it entirely
+                usage.cached_tokens += len(chunk[members[0]]) * (len(members) - 1)
+        finally:
+            for seq_id, _ in heads:
+                self._slots.release(seq_id)
+        usage.prompt_seconds += time.perf_counter() - t0
         return out
 
     # ------------------------------------------------------------- KV cache
@@ -480,6 +573,9 @@ class LlamaEngine:
         ll = getattr(self, "_ll", None)
         if ll is None:
             return
+        scheduler = getattr(self, "_scheduler", None)
+        if scheduler is not None:
+            scheduler.close()  # first: no decode may run while the context is freed; later calls fail
         if self._batch is not None:
             ll.llama_batch_free(self._batch)
             self._batch = None

@@ -5,7 +5,7 @@
 set -e
 cd "$(dirname "$0")/.."
 tts bench ../shared/data/gsm8k_test_dev.jsonl --limit "${LIMIT:-60}" \
-    --strategies greedy,majority --budgets 1,2,4,8,16 \
+    --strategies greedy,majority --samples 1,2,4,8,16 \
     -p qwen2.5-coder-0.5b,qwen2.5-coder-1.5b --max-tokens 512 \
     --cache-dir docs/bench/cache --json docs/bench/small-vs-large.json \
     --per-problem docs/bench/small-vs-large.jsonl --plot docs/small-vs-large.png "$@"

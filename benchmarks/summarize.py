@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tts_cli.bench.aggregate import wilson
+from tts_cli.bench.rows import wilson
 from tts_cli.grading import answers_equivalent
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 from tts_cli.cost import ModelUsage
 from tts_cli.engine.types import Completion, SamplingParams, Tokens
@@ -128,3 +128,18 @@ class ScriptedVerifier:
 def generated(text: str) -> str:
     """What the policy generated so far (the text after the chat prompt)."""
     return text.rsplit("<assistant>", 1)[-1]
+
+
+def install_plugin(monkeypatch: Any, setup: Callable[[Callable[..., Any]], None]) -> None:
+    """Make ``setup`` an installed ``tts_cli.strategies`` entry point for one test."""
+    from tts_cli.strategies import registry
+
+    registry.available()  # the built-ins register on first use; the copy below keeps them
+
+    class EntryPoint:
+        def load(self) -> Callable[[Callable[..., Any]], None]:
+            return setup
+
+    monkeypatch.setattr(registry, "_STRATEGIES", dict(registry._STRATEGIES))
+    monkeypatch.setattr(registry, "_loaded", False)
+    monkeypatch.setattr(registry, "entry_points", lambda group: [EntryPoint()] if group == "tts_cli.strategies" else [])

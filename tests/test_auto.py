@@ -6,13 +6,13 @@ from fakes import ScriptedEngine, ScriptedVerifier, generated
 
 from tts_cli.prompts import MATH
 from tts_cli.strategies import SearchConfig, SearchContext, get_strategy
-from tts_cli.strategies.auto import route_decision, schedule
+from tts_cli.strategies.auto import AutoOptions, route_decision, schedule
 from tts_cli.tree import SearchTree
 
 QUESTION = "What is 3 + 4?"
 
 
-def context(engine, verifier=None, **config) -> SearchContext:
+def context(engine, verifier=None, options=None, **config) -> SearchContext:
     return SearchContext(
         question=QUESTION,
         prompt=engine.chat_prompt(MATH.messages(QUESTION)),
@@ -20,6 +20,7 @@ def context(engine, verifier=None, **config) -> SearchContext:
         config=SearchConfig(**config),
         tree=SearchTree(QUESTION),
         verifier=verifier,
+        options=options,
     )
 
 
@@ -73,7 +74,7 @@ def test_close_vote_keeps_doubling_without_a_verifier():
 def test_still_split_with_a_verifier_goes_to_beam_search_at_a_quarter_of_n():
     engine = ScriptedEngine(answers_by_seed(lambda i: i))  # every sample disagrees
     verifier = ScriptedVerifier(default=0.6)
-    result = get_strategy("auto").run(context(engine, verifier, n=16, beam_width=2))
+    result = get_strategy("auto").run(context(engine, verifier, AutoOptions(width=2), n=16))
     assert result.info["route"]["decision"] == "beam search"
     assert engine.calls[:2] == [2, 2]  # sampling stops at 4 = n / 4
     assert engine.calls[2] == 4  # beam search: max(2 x width, n / 4) continuations per depth
@@ -130,7 +131,7 @@ def test_the_pilot_is_the_greedy_solution_and_one_sample_in_one_batch():
 
 def test_beam_search_gets_the_tokens_of_a_quarter_of_n_more_samples():
     engine = ScriptedEngine(answers_by_seed(lambda i: i))  # every sample disagrees -> beam search
-    ctx = context(engine, ScriptedVerifier(default=0.6), n=16, beam_width=2)
+    ctx = context(engine, ScriptedVerifier(default=0.6), AutoOptions(width=2), n=16)
     result = get_strategy("auto").run(ctx)
     route = result.info["route"]
     sampled = sum(c.tokens for c in result.candidates[: route["samples"]])

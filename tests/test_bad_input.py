@@ -10,7 +10,8 @@ file that does not exist: should a check ever move after model loading, the case
 exit 3 instead of loading (and running) a real model. Cases that need a model to run are marked
 ``real`` and use the tiny ``smollm2-135m`` with a handful of tokens.
 
-A full disk (results written to /dev/full, ENOSPC) is a runtime failure: exit 1.
+Results that cannot be written (no such directory, not allowed, a full disk: /dev/full, ENOSPC)
+are a runtime failure: exit 1.
 """
 
 from __future__ import annotations
@@ -374,9 +375,9 @@ def test_empty_input_solves_nothing_and_succeeds(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("output", "code", "words"),
     [
-        ("/proc/nope.jsonl", 2, "cannot write /proc/nope.jsonl"),
-        ("/nonexistent/dir/out.jsonl", 2, "cannot write /nonexistent/dir/out.jsonl: No such file"),
-        ("{tmp}", 2, "Is a directory"),
+        ("/proc/nope.jsonl", 1, "cannot write /proc/nope.jsonl"),
+        ("/nonexistent/dir/out.jsonl", 1, "cannot write /nonexistent/dir/out.jsonl: No such file"),
+        ("{tmp}", 1, "Is a directory"),
         ("/dev/full", 1, "cannot write results: No space left on device"),
     ],
 )

@@ -23,7 +23,7 @@ from tts_cli.batch import (
     read_previous,
     read_problems,
 )
-from tts_cli.errors import ContextOverflowError, InputError
+from tts_cli.errors import ContextOverflowError, ExitStatus, InputError, OutputError
 
 
 def lines(*items: str) -> list[bytes]:
@@ -103,6 +103,12 @@ def test_result_writer_writes_complete_lines(tmp_path):
     assert [json.loads(x)["id"] for x in out.read_text(encoding="utf-8").splitlines()] == [1, 2]
 
 
+def test_an_output_that_cannot_be_opened_is_a_runtime_error_not_an_input_error(tmp_path):
+    with pytest.raises(OutputError, match="^cannot write .*: No such file or directory") as info:
+        ResultWriter.open(tmp_path / "no" / "r.jsonl", append=False)
+    assert info.value.exit_status == ExitStatus.ERROR and not isinstance(info.value, InputError)
+
+
 def test_binary_data_is_refused_as_a_whole():
     with pytest.raises(InputError, match="^input file x.bin is binary data"):
         read_problems(lines("What is 1+1?", "What is 2+2?") + [b"\x00\x01\x02\n"], "input file x.bin")
@@ -154,6 +160,9 @@ GUARD = ["--policy", "/nonexistent/must-not-be-loaded.gguf"]
 
 
 class _NoLoader:
+    def load_verifier(self, ref: Any, kind: Any) -> None:
+        return None
+
     def close(self) -> None:
         pass
 
@@ -176,7 +185,7 @@ def solve_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str
             raise ContextOverflowError("the question does not fit in the context")
         return "So the answer is \\boxed{42}."
 
-    def open_session(env: Any, settings: Any, config: Any, *, quiet: bool = False) -> Session:
+    def open_session(env: Any, settings: Any, config: Any, *, quiet: bool = False, concurrent: bool = False) -> Session:
         return Session(
             config=config, strategy=settings.strategy, policy=ScriptedEngine(script), verifier=None,
             prompts=prompt_set("math"), loader=_NoLoader(),
@@ -208,7 +217,7 @@ def test_resume_does_not_write_a_bad_lines_error_record_twice(tmp_path, solve_cl
     code, err = solve_cli(str(problems), "-o", str(out))
     assert code == 4, err
     first = out.read_bytes()
-    assert [r["id"] for r in _records(out)] == ["a", 2, 3]
+    assert sorted(str(r["id"]) for r in _records(out)) == ["2", "3", "a"]  # in the order they finish
     for _ in range(2):
         code, err = solve_cli(str(problems), "-o", str(out), "--resume")
         assert code == 4, err  # the output still holds a failed line
@@ -223,7 +232,7 @@ def test_resume_retries_a_failed_problem_and_keeps_one_record_per_id(tmp_path, s
     out = tmp_path / "out.jsonl"
     code, err = solve_cli(str(problems), "-o", str(out))
     assert code == 4, err
-    assert [("error" in r) for r in _records(out)] == [False, True, False]
+    assert {r["id"]: "error" in r for r in _records(out)} == {1: False, 2: True, 3: False}
     code, err = solve_cli(str(problems), "-o", str(out), "--resume")
     assert code == 4, err  # it fails again, and its one error record is replaced
     assert sorted(r["id"] for r in _records(out)) == [1, 2, 3]
@@ -256,7 +265,7 @@ def test_one_non_utf8_line_among_text_lines_is_an_error_record(tmp_path, solve_c
     out = tmp_path / "out.jsonl"
     code, err = solve_cli("-", "-o", str(out), stdin=b"What is 6 * 7?\nWhat is caf\xe9?\nWhat is 40 + 2?\n")
     assert code == 4, err
-    records = _records(out)
-    assert [r["id"] for r in records] == [1, 2, 3]
-    assert "not valid UTF-8" in records[1]["error"] and records[0]["answer"] == records[2]["answer"] == "42"
+    records = {r["id"]: r for r in _records(out)}
+    assert sorted(records) == [1, 2, 3]
+    assert "not valid UTF-8" in records[2]["error"] and records[1]["answer"] == records[3]["answer"] == "42"
     assert "tts: error:" not in err

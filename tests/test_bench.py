@@ -13,10 +13,10 @@ import pytest
 from fakes import ScriptedEngine, ScriptedVerifier
 
 from tts_cli.batch import Problem
-from tts_cli.bench.aggregate import Row, build_rows, mark_pareto, wilson
 from tts_cli.bench.cache import CACHE_FILE, ResultCache
-from tts_cli.bench.pool import prefix_groups, select, subset_result, weighted_choice
+from tts_cli.bench.pool import prefix_groups, select, subset_result
 from tts_cli.bench.report import require_matplotlib, summary
+from tts_cli.bench.rows import Row, build_rows, mark_pareto, wilson
 from tts_cli.bench.runner import Bench, BenchPlan, Outcome
 from tts_cli.cli.app import run as tts_run
 from tts_cli.cli.options import SearchSettings
@@ -220,10 +220,10 @@ def test_selection_helpers_handle_missing_answers_and_ties():
     assert select("majority", [None, None], None) is None
     assert select("best-of-n", [None, "3"], [0.9, 0.1]) == 1  # an answer beats a higher score without one
     assert select("best-of-n", [None], [0.9]) is None
-    assert weighted_choice(["1", "2", "2"], [1.0, 0.5, 0.5]) == 1  # equal sums: the larger group...
-    assert weighted_choice(["1", "2", "2"], [1.25, 0.5, 0.5]) == 0  # ...but a higher sum wins
-    assert weighted_choice(["2", "1", "2"], [0.25, 0.5, 0.75]) == 2  # the group's best-scored member
-    assert weighted_choice(["1", "2"], [0.5, 0.5]) == 0  # full tie: the earlier group
+    assert select("weighted", ["1", "2", "2"], [1.0, 0.5, 0.5]) == 1  # equal sums: the larger group...
+    assert select("weighted", ["1", "2", "2"], [1.25, 0.5, 0.5]) == 0  # ...but a higher sum wins
+    assert select("weighted", ["2", "1", "2"], [0.25, 0.5, 0.75]) == 2  # the group's best-scored member
+    assert select("weighted", ["1", "2"], [0.5, 0.5]) == 0  # full tie: the earlier group
     with pytest.raises(ValueError):
         select("weighted", ["1"], None)
 
@@ -258,11 +258,56 @@ def test_a_strategy_given_its_own_n_runs_only_there(tmp_path):
         tmp_path, ["greedy", "majority", "auto"], [1, 2, 4], fixed={"auto": [4]}, problems=PROBLEMS[:1]
     )
     tasks = bench.pending()
-    assert [(t.kind, t.strategy, t.n) for t in tasks] == [("run", "greedy", 1), ("pool", "majority", 4), ("run", "auto", 4)]
+    assert [(t.kind, t.strategy, t.n) for t in tasks] == [("run", "greedy", 1), ("pool", "pool", 4), ("run", "auto", 4)]
     bench.run(tasks)
     assert sorted((o.strategy, o.n) for o in bench.outcomes()) == [
         ("auto", 4), ("greedy", 1), ("majority", 1), ("majority", 2), ("majority", 4),
     ]  # fmt: skip
+
+
+def test_a_plugin_poolable_strategy_is_read_from_the_shared_pool(tmp_path, monkeypatch):
+    import plugin_nth
+    from fakes import install_plugin
+
+    install_plugin(monkeypatch, plugin_nth.setup)
+    bench, models = make_bench(tmp_path, ["majority", "nth-answer"], [1, 2, 4], problems=PROBLEMS[:1],
+                               options={"nth": 2})  # fmt: skip
+    bench.run(bench.pending())
+    assert models.engines["small"].calls == [4]  # one pool serves both strategies
+    rows = by_row(list(bench.outcomes()))
+    answers = {n: rows[("small", "nth-answer", n)][0].answer for n in (1, 2, 4)}
+    assert answers == {1: None, 2: "2", 4: "2"}  # the 2nd sample with an answer (samples answer 3, 2, 2, 5)
+    for n in (1, 2, 4):  # the strategy run on its own chooses the same
+        engine = ScriptedEngine(script, name="small")
+        ctx = SearchContext(
+            question=PROBLEMS[0].question, prompt=engine.chat_prompt(MATH.messages(PROBLEMS[0].question)),
+            policy=engine, config=SearchConfig(n=n, max_tokens=100), tree=SearchTree(PROBLEMS[0].question),
+            options=plugin_nth.NthOptions(nth=2),
+        )  # fmt: skip
+        assert get_strategy("nth-answer").run(ctx).answer == answers[n]
+        assert rows[("small", "nth-answer", n)][0].policy_tokens == engine.usage.generated_tokens
+
+
+def test_cache_keys_are_those_of_the_flat_settings(tmp_path):
+    """Keys as they were computed before options were declared per strategy: every result in an
+    existing cache keeps being found."""
+    from tts_cli.bench.cache import cache_key, question_hash
+
+    bench, _ = make_bench(tmp_path, ["greedy", "majority", "beam", "mcts", "auto"], [1, 4], verifier=ScriptedVerifier(),
+                          problems=PROBLEMS[:1], options={"beam_width": 3, "iterations": 5})  # fmt: skip
+    base = {"question": question_hash(PROBLEMS[0].question), "model": {"name": "small"}, "max_tokens": 100,
+            "system_prompt": None}  # fmt: skip
+    search = {"seed": 0, "temperature": 0.8, "top_p": 0.95, "budget": None, "aggregate": "last", "beam_width": 3,
+              "max_depth": 40, "step_tokens": 256, "iterations": 5, "rounds": 3, "c_puct": 1.0,
+              "verifier": {"name": "prm"}, "verifier_kind": None}  # fmt: skip
+    expected = [cache_key({"kind": "run", **base, "strategy": "greedy", "n": 1, "budget": None})]
+    expected.append(cache_key({"kind": "pool", **base, "seed": 0, "temperature": 0.8, "top_p": 0.95, "verifier": None,
+                               "verifier_kind": None}))  # fmt: skip
+    for strategy in ("beam", "mcts", "auto"):
+        for n in (1, 4):
+            width = min(3, n) if strategy == "beam" else 3  # beam's width may not exceed N
+            expected.append(cache_key({"kind": "run", **base, "strategy": strategy, "n": n, **search, "beam_width": width}))
+    assert [t.key for t in bench.tasks()] == expected
 
 
 def test_strategies_option_parses_per_strategy_n():
@@ -421,7 +466,7 @@ def bench_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str,
 
 def test_cli_compares_models_and_writes_tsv_and_the_json_summary(tmp_path, data, fake_models, capsys):
     summary_path = tmp_path / "summary.json"
-    args = [str(data), "--policy", "small,large", "--strategies", "greedy,majority", "--budgets", "1,2,4",
+    args = [str(data), "--policy", "small,large", "--strategies", "greedy,majority", "--samples", "1,2,4",
             "--json", str(summary_path), "--cache-dir", str(tmp_path / "c"), "--seed", "3"]  # fmt: skip
     code, out, err = bench_cli(capsys, *args)
     assert code == 0, err
@@ -453,7 +498,7 @@ def test_cli_compares_models_and_writes_tsv_and_the_json_summary(tmp_path, data,
 
 def test_cli_writes_one_record_per_problem_outcome(tmp_path, data, fake_models, capsys):
     path = tmp_path / "outcomes.jsonl"
-    args = [str(data), "--strategies", "greedy,majority", "--budgets", "1,4", "--per-problem", str(path),
+    args = [str(data), "--strategies", "greedy,majority", "--samples", "1,4", "--per-problem", str(path),
             "--cache-dir", str(tmp_path / "c")]  # fmt: skip
     code, out, err = bench_cli(capsys, *args)
     assert code == 0, err
@@ -471,7 +516,7 @@ def test_cli_writes_one_record_per_problem_outcome(tmp_path, data, fake_models, 
 
 
 def test_cli_ctrl_c_exits_130_and_the_next_run_continues(tmp_path, data, fake_models, capsys):
-    args = [str(data), "--budgets", "1,2", "--cache-dir", str(tmp_path / "c")]
+    args = [str(data), "--samples", "1,2", "--cache-dir", str(tmp_path / "c")]
     fake_models["fail_on"] = {3}  # Ctrl-C during the third generate call (the second problem's greedy run)
     code, out, err = bench_cli(capsys, *args)
     assert code == ExitStatus.INTERRUPTED and out == ""
@@ -485,7 +530,7 @@ def test_cli_ctrl_c_exits_130_and_the_next_run_continues(tmp_path, data, fake_mo
 def test_cli_table_in_a_terminal(tmp_path, data, fake_models, capsys, monkeypatch):
     monkeypatch.setattr("tts_cli.env._isatty", lambda stream: stream is sys.stdout)
     monkeypatch.setenv("COLUMNS", "200")
-    code, out, err = bench_cli(capsys, str(data), "--budgets", "2", "--cache-dir", str(tmp_path / "c"), "-q")
+    code, out, err = bench_cli(capsys, str(data), "--samples", "2", "--cache-dir", str(tmp_path / "c"), "-q")
     assert code == 0, err
     assert "accuracy (95% CI)" in out and "default-model" in out and "★" in out and "\t" not in out
     assert err == ""
@@ -496,8 +541,8 @@ def test_cli_usage_errors_are_one_line_exit_2(tmp_path, data, fake_models, capsy
     no_gold.write_text(json.dumps({"question": "What is 1+1?"}) + "\n")
     cases = [
         ([str(no_gold)], "has no gold answer"),
-        ([str(data), "--budgets", "1,x"], "--budgets"),
-        ([str(data), "--budgets", "0"], "at least 1"),
+        ([str(data), "--samples", "1,x"], "--samples"),
+        ([str(data), "--samples", "0"], "at least 1"),
         ([str(data), "--strategies", "majorty"], "did you mean 'majority'"),
         ([str(data), "--strategies", "weighted"], "needs a verifier"),
         ([str(data), "--limit", "0"], "--limit"),
@@ -509,6 +554,25 @@ def test_cli_usage_errors_are_one_line_exit_2(tmp_path, data, fake_models, capsy
         assert code == ExitStatus.USAGE, (args, err)
         assert len(err.strip().splitlines()) == 1 and message in err, (args, err)
         assert out == ""
+
+
+def test_budgets_is_a_hidden_old_name_of_samples(tmp_path, data, fake_models, capsys):
+    code, new, _ = bench_cli(capsys, str(data), "-n", "1,2", "--cache-dir", str(tmp_path / "c"))
+    assert code == 0
+    code, old, err = bench_cli(capsys, str(data), "--budgets", "1,2", "--cache-dir", str(tmp_path / "c"))
+    assert code == 0 and old == new and "4 of 4 run(s) cached" in err  # the same runs
+    code, _, err = bench_cli(capsys, str(data), "--budgets", "0", "--cache-dir", str(tmp_path / "c"))
+    assert code == ExitStatus.USAGE and "--budgets: values of N must be at least 1" in err
+    code, out, _ = bench_cli(capsys, "--help")
+    assert code == 0 and "--samples" in out and "--budgets" not in out
+
+
+def test_an_unwritable_cache_is_a_runtime_error(tmp_path, data, fake_models, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    code, out, err = bench_cli(capsys, str(data), "--cache-dir", str(blocker / "c"))
+    assert code == ExitStatus.ERROR and out == ""
+    assert err.startswith("tts: error: cannot create the cache directory") and len(err.splitlines()) == 1
 
 
 def test_missing_matplotlib_is_a_one_line_usage_error(tmp_path, data, fake_models, capsys, monkeypatch):
@@ -524,7 +588,7 @@ def test_missing_matplotlib_is_a_one_line_usage_error(tmp_path, data, fake_model
 def test_plot_writes_a_png(tmp_path, data, fake_models, capsys):
     pytest.importorskip("matplotlib")
     png = tmp_path / "curve.png"
-    code, _, err = bench_cli(capsys, str(data), "--budgets", "1,2,4", "--plot", str(png), "--cache-dir", str(tmp_path / "c"))
+    code, _, err = bench_cli(capsys, str(data), "--samples", "1,2,4", "--plot", str(png), "--cache-dir", str(tmp_path / "c"))
     assert code == 0, err
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -549,7 +613,7 @@ def test_summary_holds_every_row_and_the_parameters():
 
 @pytest.mark.real
 def test_bench_smoke_on_the_real_model(tmp_path, data, smollm2_path):
-    args = [sys.executable, "-m", "tts_cli", "bench", str(data), "--limit", "2", "--budgets", "1,2",
+    args = [sys.executable, "-m", "tts_cli", "bench", str(data), "--limit", "2", "--samples", "1,2",
             "--strategies", "greedy,majority", "--policy", "smollm2-135m", "--max-tokens", "16", "--threads", "2",
             "--cache-dir", str(tmp_path / "c"), "--json", str(tmp_path / "s.json")]  # fmt: skip
     env = {**os.environ, "NO_COLOR": "1"}

@@ -43,6 +43,13 @@ def test_boxed(text: str, expected: str) -> None:
     assert extract_answer(text) == expected
 
 
+def test_thousands_separators_are_read_the_same_when_extracting_and_comparing() -> None:
+    # one pattern for both: "1,234." is 1234 with a period, as "1234." is a decimal
+    assert extract_answer(r"\boxed{1,234.}") == "1234."
+    assert extract_answer(r"\boxed{1,234.5}") == "1234.5"
+    assert answers_equivalent("1,234.", "1234") and answers_equivalent("1,234.50", "1234.5")
+
+
 def test_boxed_beats_every_other_marker() -> None:
     assert extract_answer(r"The answer is 3. #### 4 so \boxed{5} and 6") == "5"
 

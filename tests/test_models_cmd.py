@@ -11,7 +11,7 @@ import pytest
 from test_store import gguf_bytes, serve_directory, sha256_of
 
 from tts_cli.cli.app import run
-from tts_cli.cli.models_cmd import human_bytes, human_params
+from tts_cli.units import human_bytes, human_params
 from tts_cli.config import load_registry
 from tts_cli.errors import ExitStatus
 from tts_cli.paths import models_dir

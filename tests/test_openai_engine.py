@@ -462,10 +462,9 @@ def test_solve_workers_interrupted_then_resumed(tmp_path):
         assert sorted(final) == ids
 
 
-def test_workers_refused_for_the_local_engine(tmp_path):
+def test_workers_must_be_positive(tmp_path):
+    # (--workers K on a local model batches problems together: tests/test_batching_real.py)
     problems = tmp_path / "p.txt"
     problems.write_text("What is 1 + 1?\n")
-    proc = tts("solve", str(problems), "--workers", "2")
-    assert proc.returncode == 2 and "--workers 2 needs server models" in one_line_error(proc)
     proc = tts("solve", str(problems), "--workers", "0")
     assert proc.returncode == 2 and "--workers must be at least 1" in one_line_error(proc)

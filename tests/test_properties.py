@@ -331,3 +331,39 @@ def test_parse_lines_never_raises_and_accounts_for_every_line(lines: list, newli
         else:
             assert result.error.startswith(f"line {result.line}: ")
             assert "\n" not in result.error
+
+
+# ---------------------------------------------------------------------------------------------
+# declared strategy options
+
+
+def _values_for(declared: Any) -> Any:
+    import typing
+
+    kinds = typing.get_args(declared.type) or (declared.type,)
+    if declared.spec.choices:
+        return st.sampled_from([*declared.spec.choices, "", "median"])
+    if float in kinds:
+        return st.floats(allow_nan=True, allow_infinity=True)
+    drawn = st.integers(-3, 40)
+    return st.one_of(st.none(), drawn) if type(None) in kinds else drawn
+
+
+@FAST
+@given(st.data())
+def test_declared_options_are_built_or_refused_naming_their_flag(data: Any) -> None:
+    from tts_cli.errors import UsageError
+    from tts_cli.strategies import SearchConfig, available
+    from tts_cli.strategies.options import declarations
+
+    for cls in [SearchConfig, *(info.options for info in available())]:
+        values = {d.name: data.draw(_values_for(d), label=f"{cls.__name__}.{d.name}") for d in declarations(cls)}
+        try:
+            options = cls(**values)
+        except UsageError as exc:
+            flags = tuple(f"{d.spec.flag} " for d in declarations(cls))
+            assert str(exc).startswith(flags), str(exc)
+            continue
+        n = data.draw(st.integers(1, 40), label="n")
+        capped = options.capped(n)
+        assert not capped.above_n(n) and type(capped) is cls  # capped at N, still valid

@@ -12,9 +12,12 @@ from tts_cli.cost import ModelUsage
 from tts_cli.engine.types import Completion, SamplingParams
 from tts_cli.errors import UsageError
 from tts_cli.prompts import MATH, STEP_SEPARATOR
-from tts_cli.strategies import SearchConfig, SearchContext, get_strategy
+from tts_cli.strategies import Options, SearchConfig, SearchContext, get_strategy
 from tts_cli.strategies.base import capped_tokens
+from tts_cli.strategies.beam import BeamOptions
+from tts_cli.strategies.dvts import DvtsOptions
 from tts_cli.strategies.mcts import (
+    MctsOptions,
     Stat,
     backpropagate,
     most_visited_path,
@@ -22,6 +25,7 @@ from tts_cli.strategies.mcts import (
     puct_score,
     select_child,
 )
+from tts_cli.strategies.refine import RefineOptions
 from tts_cli.strategies.steps import split_steps, spread
 from tts_cli.tree import CHOSEN, FINISHED, PRUNED, SearchTree
 
@@ -30,7 +34,7 @@ VERIFIED = ("best-of-n", "weighted", "beam", "dvts", "mcts")
 ALL = VERIFIED + ("refine",)
 
 
-def make_ctx(engine: ScriptedEngine, verifier=None, **config) -> SearchContext:
+def make_ctx(engine: ScriptedEngine, verifier=None, options: Optional[Options] = None, **config) -> SearchContext:
     prompt = engine.chat_prompt(MATH.messages(QUESTION))
     return SearchContext(
         question=QUESTION,
@@ -39,6 +43,7 @@ def make_ctx(engine: ScriptedEngine, verifier=None, **config) -> SearchContext:
         config=SearchConfig(**config),
         tree=SearchTree(QUESTION),
         verifier=verifier,
+        options=options,
     )
 
 
@@ -188,7 +193,7 @@ BEAM_SCORES = {
 def test_beam_follows_the_scripted_best_path():
     engine = ScriptedEngine(label_script(final_depth=3))
     verifier = ScriptedVerifier(BEAM_SCORES, default=0.0)
-    ctx = make_ctx(engine, verifier, n=4, beam_width=2)
+    ctx = make_ctx(engine, verifier, BeamOptions(width=2), n=4)
     result = run("beam", ctx)
     # A greedy walk would take b (0.9) first; the beam keeps d (0.8), whose child dc leads to dcb.
     assert result.answer == "dcb"
@@ -216,7 +221,7 @@ def test_beam_continues_from_the_parent_prefix():
         return label_script(final_depth=2)(text, params, index)
 
     engine = ScriptedEngine(script)
-    run("beam", make_ctx(engine, ScriptedVerifier(BEAM_SCORES, default=0.0), n=4, beam_width=2))
+    run("beam", make_ctx(engine, ScriptedVerifier(BEAM_SCORES, default=0.0), BeamOptions(width=2), n=4))
     assert seen[:4] == [""] * 4
     assert seen[4:] == ["b\n\n", "b\n\n", "d\n\n", "d\n\n"]
     # the second depth extends cached prefixes: their prompt part was not evaluated again
@@ -225,7 +230,7 @@ def test_beam_continues_from_the_parent_prefix():
 
 def test_beam_stops_at_the_depth_limit_with_no_candidates():
     engine = ScriptedEngine(label_script(final_depth=99))
-    ctx = make_ctx(engine, ScriptedVerifier({}, 0.5), n=4, beam_width=2, max_depth=3)
+    ctx = make_ctx(engine, ScriptedVerifier({}, 0.5), BeamOptions(width=2, max_depth=3), n=4)
     result = run("beam", ctx)
     assert result.answer is None and result.candidates == []
     assert result.info["stopped"] == "depth limit"
@@ -241,7 +246,7 @@ def test_dvts_never_returns_an_unfinished_candidate():
     engine = ScriptedEngine(label_script(final_depth=99, finishes=lambda label: label[0] in "ab" and len(label) == 2))
     scores = {boxed("ab"): 0.7, boxed("bb"): 0.9, "a": 0.8, "b": 0.1}
     verifier = ScriptedVerifier(scores, default=0.5)
-    ctx = make_ctx(engine, verifier, n=4, beam_width=2, max_depth=4)
+    ctx = make_ctx(engine, verifier, DvtsOptions(width=2, max_depth=4), n=4)
     result = run("dvts", ctx)
     assert result.info["subtrees"] == 2
     assert result.info["dropped_unfinished"] == 1
@@ -261,7 +266,7 @@ def test_dvts_never_returns_an_unfinished_candidate():
 
 def test_dvts_with_no_finished_subtree_answers_none():
     engine = ScriptedEngine(label_script(final_depth=99))
-    ctx = make_ctx(engine, ScriptedVerifier({}, 0.5), n=4, beam_width=2, max_depth=3)
+    ctx = make_ctx(engine, ScriptedVerifier({}, 0.5), DvtsOptions(width=2, max_depth=3), n=4)
     result = run("dvts", ctx)
     assert result.answer is None and result.chosen is None and result.candidates == []
     assert result.info["dropped_unfinished"] == 2
@@ -271,7 +276,7 @@ def test_dvts_with_no_finished_subtree_answers_none():
 def test_dvts_keeps_subtrees_independent_and_diverse():
     engine = ScriptedEngine(label_script(final_depth=2))
     scores = {"a": 0.9, "b": 0.1, "c": 0.2, "d": 0.3, boxed("aa"): 0.5, boxed("dc"): 0.6}
-    result = run("dvts", make_ctx(engine, ScriptedVerifier(scores, 0.0), n=4, beam_width=2))
+    result = run("dvts", make_ctx(engine, ScriptedVerifier(scores, 0.0), DvtsOptions(width=2), n=4))
     assert sorted(c.answer for c in result.candidates) == ["aa", "dc"]  # one per subtree
     assert result.answer == "dc"
 
@@ -319,7 +324,7 @@ MCTS_SCORES = {"a": 0.3, "b": 0.6, boxed("a"): 0.9, boxed("b"): 0.2, "check a": 
 def test_mcts_small_run_updates_visits_and_values_exactly():
     engine = ScriptedEngine(label_script(final_depth=99))
     verifier = ScriptedVerifier(MCTS_SCORES, default=0.5)
-    ctx = make_ctx(engine, verifier, beam_width=2, iterations=2, c_puct=1.0)
+    ctx = make_ctx(engine, verifier, MctsOptions(children=2, iterations=2, c_puct=1.0))
     result = run("mcts", ctx)
     tree = ctx.tree
     by_text = {n.text: n for n in tree.nodes[1:] if n.meta.get("kind") != "rollout"}
@@ -346,7 +351,7 @@ def test_mcts_small_run_updates_visits_and_values_exactly():
 
 def test_mcts_visit_invariant_over_a_longer_run():
     engine = ScriptedEngine(label_script(final_depth=3))
-    ctx = make_ctx(engine, ScriptedVerifier({"b": 0.9, boxed("ba"): 0.8}, default=0.3), beam_width=2, iterations=6)
+    ctx = make_ctx(engine, ScriptedVerifier({"b": 0.9, boxed("ba"): 0.8}, default=0.3), MctsOptions(children=2, iterations=6))
     result = run("mcts", ctx)
     tree = ctx.tree
     steps = [n for n in tree.nodes[1:] if n.meta.get("kind") != "rollout"]
@@ -378,7 +383,7 @@ def refine_script(verdicts: list[str]):
 
 def test_refine_with_self_critique_stops_when_no_error_is_found():
     engine = ScriptedEngine(refine_script(["INCORRECT", "CORRECT"]))
-    ctx = make_ctx(engine, None, rounds=3)
+    ctx = make_ctx(engine, None, RefineOptions(rounds=3))
     result = run("refine", ctx)
     kinds = [(n.meta.get("kind"), n.depth) for n in ctx.tree.nodes[1:]]
     assert kinds == [("draft", 1), ("critique", 2), ("revision", 3), ("critique", 4)]
@@ -390,7 +395,7 @@ def test_refine_with_self_critique_stops_when_no_error_is_found():
 
 def test_refine_stops_after_the_round_limit():
     engine = ScriptedEngine(refine_script(["INCORRECT"]))
-    ctx = make_ctx(engine, None, rounds=2)
+    ctx = make_ctx(engine, None, RefineOptions(rounds=2))
     result = run("refine", ctx)
     assert result.info["rounds"] == 2 and result.info["stopped"] == "rounds done"
     assert [c.answer for c in result.candidates] == ["1", "2", "3"]
@@ -400,7 +405,7 @@ def test_refine_stops_after_the_round_limit():
 def test_refine_keeps_the_last_complete_version_when_the_budget_cuts_a_revision():
     engine = ScriptedEngine(refine_script(["INCORRECT"]))
     draft, critique = f"Work 1.{STEP_SEPARATOR}So {boxed('1')}", "Step 2 is checked.\nVERDICT: INCORRECT"
-    ctx = make_ctx(engine, None, rounds=3, budget=len(draft) + len(critique) + 10)
+    ctx = make_ctx(engine, None, RefineOptions(rounds=3), budget=len(draft) + len(critique) + 10)
     result = run("refine", ctx)
     assert result.info["stopped"] == "budget exhausted"
     assert [c.finish_reason for c in result.candidates] == ["eos", "length"]
@@ -412,7 +417,7 @@ def test_refine_with_a_verifier_critic():
     engine = ScriptedEngine(refine_script(["INCORRECT"]))
     # the draft's last step fails (0.2); the revision passes everywhere
     verifier = ScriptedVerifier({f"So {boxed('1')}": 0.2}, default=0.9)
-    ctx = make_ctx(engine, verifier, rounds=3)
+    ctx = make_ctx(engine, verifier, RefineOptions(rounds=3))
     result = run("refine", ctx)
     assert result.info["critic"] == "verifier"
     assert result.info["stopped"] == "no error found"
@@ -446,7 +451,8 @@ def generic_script(text: str, params: SamplingParams, index: int) -> str:
 def test_budget_is_a_hard_cap_and_costs_add_up(name, budget):
     engine = ScriptedEngine(generic_script)
     verifier = ScriptedVerifier({}, default=0.6) if name != "refine" or budget in (60, None) else None
-    ctx = make_ctx(engine, verifier, n=6, beam_width=2, iterations=5, rounds=3, step_tokens=40, max_tokens=200, budget=budget)
+    options = get_strategy(name).make_options({"beam_width": 2, "iterations": 5, "rounds": 3, "step_tokens": 40})
+    ctx = make_ctx(engine, verifier, options, n=6, max_tokens=200, budget=budget)
     result = run(name, ctx)
     spent = engine.usage.generated_tokens
     assert spent == ctx.tree.total_tokens == sum(n.tokens for n in ctx.tree.nodes)
@@ -471,7 +477,7 @@ def test_budget_is_a_hard_cap_and_costs_add_up(name, budget):
 @pytest.mark.parametrize("name", ("best-of-n", "weighted", "beam", "dvts"))
 def test_parallel_work_goes_through_one_batched_call(name):
     engine = ScriptedEngine(generic_script)
-    run(name, make_ctx(engine, ScriptedVerifier({}, 0.6), n=4, beam_width=2))
+    run(name, make_ctx(engine, ScriptedVerifier({}, 0.6), get_strategy(name).make_options({"beam_width": 2}), n=4))
     assert engine.calls and all(width > 1 for width in engine.calls)
     if name in ("best-of-n", "weighted"):
         assert engine.calls == [4]
@@ -486,3 +492,134 @@ def test_verifier_cost_is_counted_per_scored_step():
     assert verifier.scored_steps == 8
     assert verifier.usage.prompt_tokens == sum(len(s) for text in HALF_SOLUTIONS for s in split_steps(text))
     assert engine.usage.prompt_tokens > 0 and verifier.usage.generated_tokens == 0
+
+
+# ------------------------------------------------------------------ declared options, plugins
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: BeamOptions(width=0), "--beam-width must be at least 1 (got 0)"),
+        (lambda: DvtsOptions(max_depth=0), "--max-depth must be at least 1 (got 0)"),
+        (lambda: MctsOptions(iterations=0), "--iterations must be at least 1 (got 0)"),
+        (lambda: MctsOptions(c_puct=-1.0), "--c-puct must be >= 0 (got -1.0)"),
+        (lambda: MctsOptions(c_puct=float("nan")), "--c-puct must be >= 0"),
+        (lambda: MctsOptions(step_tokens=0), "--step-tokens must be at least 1 (got 0)"),
+        (lambda: RefineOptions(rounds=0), "--rounds must be at least 1 (got 0)"),
+        (lambda: SearchConfig(n=0), "-n must be at least 1 (got 0)"),
+        (lambda: SearchConfig(top_p=1.5), "--top-p must be in (0, 1] (got 1.5)"),
+        (lambda: SearchConfig(budget=0), "--budget must be a positive number of tokens (got 0)"),
+        (lambda: SearchConfig(aggregate="median"), "--aggregate must be one of last, min, prod, mean (got 'median')"),
+    ],
+)
+def test_options_classes_reject_bad_values_as_a_library_call(make, message):
+    with pytest.raises(UsageError) as caught:
+        make()
+    assert str(caught.value).startswith(message)
+
+
+def test_a_strategy_refuses_options_of_another_strategy():
+    with pytest.raises(TypeError, match="takes BeamOptions, not MctsOptions"):
+        run("beam", make_ctx(ScriptedEngine(["x"]), ScriptedVerifier(), MctsOptions()))
+
+
+def test_options_must_be_declared_to_register():
+    from dataclasses import dataclass
+
+    from tts_cli.strategies import register
+
+    @dataclass(frozen=True)
+    class Undeclared(Options):
+        depth: int = 3
+
+    with pytest.raises(TypeError, match="Undeclared.depth is not declared with option"):
+        register("undeclared", summary="-", options=Undeclared)
+    with pytest.raises(TypeError, match="must be a dataclass deriving from Options"):
+        register("old-style", summary="-", options=("--depth",))  # type: ignore[arg-type]
+
+
+def test_a_shared_flag_sets_each_strategy_s_own_field():
+    values = {"beam_width": 3, "max_depth": 5}
+    assert get_strategy("beam").make_options(values) == BeamOptions(width=3, max_depth=5)
+    assert get_strategy("mcts").make_options(values) == MctsOptions(children=3, max_depth=5)
+    assert get_strategy("refine").make_options(values) == RefineOptions()
+    assert BeamOptions(width=8).capped(4) == BeamOptions(width=4)  # beam's width may not exceed N
+    assert MctsOptions(children=8).capped(4) == MctsOptions(children=8)  # mcts's children may
+
+
+def test_the_generated_flags_hold_every_declared_option():
+    import typer
+
+    from tts_cli.cli.app import build_app
+    from tts_cli.strategies import SearchConfig as Common, available
+    from tts_cli.strategies.options import declarations
+
+    commands = typer.main.get_command(build_app()).commands  # type: ignore[attr-defined]
+    declared = {f for d in declarations(Common) for f in d.spec.flags}
+    declared |= {f for info in available() for d in declarations(info.options) for f in d.spec.flags}
+    for name in ("ask", "solve"):
+        spellings = {s for param in commands[name].params for s in param.opts}
+        assert declared <= spellings, (name, declared - spellings)
+    bench = {s for param in commands["bench"].params for s in param.opts}
+    assert declared - {"-n", "--samples"} <= bench  # bench takes its values of N in its own option
+
+
+GUARD = ["--policy", "/nonexistent/must-not-be-loaded.gguf"]
+
+
+@pytest.fixture
+def plugin_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    """`tts` in this process with the ``nth-answer`` plugin installed and a scripted policy whose
+    sample i answers i. Returns run(args) -> (exit status, stdout, stderr) and what reached it."""
+    import plugin_nth
+    from fakes import install_plugin
+
+    from tts_cli.cli import app as cli_app
+    from tts_cli.cli.runtime import Session
+    from tts_cli.prompts import prompt_set
+
+    install_plugin(monkeypatch, plugin_nth.setup)
+    monkeypatch.setattr(cli_app, "app", cli_app.build_app())  # its flags come from the registry
+    monkeypatch.setenv("TTS_CONFIG_DIR", "/nonexistent/tts-config")
+    seen: dict[str, object] = {}
+
+    class NoLoader:
+        def close(self) -> None:
+            pass
+
+    def open_session(env, settings, config, *, quiet=False, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        seen["options"] = settings.strategy_options()
+        engine = ScriptedEngine(lambda text, params, index: f"So {boxed(str(params.seed % 100_003))}.")
+        return Session(
+            config=config, strategy=settings.strategy, policy=engine, verifier=None, prompts=prompt_set("math"),
+            loader=NoLoader(), options=settings.strategy_options(),
+        )
+
+    monkeypatch.setattr("tts_cli.cli.runtime.open_session", open_session)
+
+    def invoke(*args: str) -> tuple[int, str, str]:
+        code = cli_app.run(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return invoke, seen
+
+
+def test_a_plugin_strategy_lists_its_options_and_the_cli_takes_its_flag(plugin_cli):
+    import json
+
+    from plugin_nth import NthOptions
+
+    invoke, seen = plugin_cli
+    code, out, _ = invoke("strategies", "--json")
+    assert code == 0
+    row = next(r for r in json.loads(out) if r["name"] == "nth-answer")
+    assert row["options"] == ["-n", "--temperature", "--top-p", "--max-tokens", "--budget", "--nth"]
+    code, out, err = invoke("ask", "What is x?", "-s", "nth-answer", "--nth", "2", "-n", "3", "-q", "--json", *GUARD)
+    assert code == 0, err
+    assert seen["options"] == NthOptions(nth=2)
+    record = json.loads(out)
+    assert record["answer"] == "1" and record["chosen"] == 1 and record["info"] == {"nth": 2}
+    code, out, err = invoke("ask", "What is x?", "--nth", "0", *GUARD)  # checked whichever strategy runs
+    assert code == 2 and out == "" and err == "tts: error: --nth must be at least 1 (got 0)\n"

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, Iterable, Iterator, Optional, Union
 
-from tts_cli.errors import InputError, TTSError
+from tts_cli.errors import InputError, OutputError
 from tts_cli.questions import reject_binary, validate_question
 
 QUESTION_FIELDS = ("question", "problem")
@@ -136,19 +136,27 @@ def read_previous(path: Path) -> Previous:
     """The results of an earlier run in ``path``. A last line cut short by an interruption is
     removed so that appending keeps valid JSONL; complete foreign lines are left alone."""
     previous = Previous()
+    for raw in complete_lines(path):
+        previous.note(_json_line(raw))
+    return previous
+
+
+def complete_lines(path: Path) -> Iterator[bytes]:
+    """Every complete line of a JSONL file that is appended to (none if it does not exist). A
+    last line cut short by a crash is cut off the file after the others are read, so read to the
+    end before appending."""
     if not path.exists():
-        return previous
+        return
     valid_until = 0
     with path.open("rb") as handle:
         for raw in handle:
             if not raw.endswith(b"\n"):
                 break
             valid_until += len(raw)
-            previous.note(_json_line(raw))
+            yield raw
     if valid_until < path.stat().st_size:
         with path.open("r+b") as handle:
             handle.truncate(valid_until)
-    return previous
 
 
 def plan_resume(items: list[Item], previous: Previous) -> tuple[list[Item], set[ErrorKey]]:
@@ -178,7 +186,7 @@ def drop_error_records(path: Path, keys: set[ErrorKey]) -> None:
             kept = [raw for raw in handle if _error_key(_json_line(raw)) not in keys]
         _replace_atomically(target, b"".join(kept))
     except OSError as exc:
-        raise TTSError(f"cannot rewrite {path}: {exc.strerror or exc}") from None
+        raise OutputError(f"cannot rewrite {path}: {exc.strerror or exc}") from None
 
 
 def _replace_atomically(target: Path, data: bytes) -> None:
@@ -233,7 +241,7 @@ class ResultWriter:
         try:
             stream = path.open("a" if append else "w", encoding="utf-8")
         except OSError as exc:
-            raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
+            raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
         return cls(stream, sync=True)
 
     def write(self, record: dict[str, Any]) -> None:
@@ -244,7 +252,7 @@ class ResultWriter:
             if self._sync:
                 os.fsync(self._stream.fileno())
         except OSError as exc:
-            raise TTSError(f"cannot write results: {exc.strerror or exc}") from None
+            raise OutputError(f"cannot write results: {exc.strerror or exc}") from None
 
     def close(self) -> None:
         try:

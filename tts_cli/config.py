@@ -187,7 +187,7 @@ def load_registry(models_file: Optional[Path] = None) -> Registry:
 def resolve_model_ref(ref: str, registry: Registry) -> ModelSpec:
     """A registry name, or a path to a GGUF file (anything ending in .gguf or containing a
     path separator) turned into an ad-hoc spec that uses the file in place."""
-    if not _looks_like_path(ref):
+    if not looks_like_path(ref):
         return registry.get(ref)
     path = _expand_user(ref)
     if not path.is_file():
@@ -202,7 +202,7 @@ def resolve_model_ref(ref: str, registry: Registry) -> ModelSpec:
     )
 
 
-def _looks_like_path(ref: str) -> bool:
+def looks_like_path(ref: str) -> bool:
     separators = {"/", os.sep} | ({os.altsep} if os.altsep else set())
     return ref.lower().endswith(".gguf") or any(sep in ref for sep in separators)
 

@@ -11,7 +11,7 @@ FLOPs are estimated as 2 x parameters x (evaluated + generated) tokens.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Optional
 
 
@@ -74,7 +74,6 @@ class Cost:
     policy: ModelUsage
     verifier: Optional[ModelUsage] = None
     wall_seconds: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def flops(self) -> float:
@@ -87,11 +86,3 @@ class Cost:
             "flops": self.flops,
             "wall_seconds": round(self.wall_seconds, 4),
         }
-
-
-def human_count(value: float) -> str:
-    """1234 -> '1.2K', 3.1e12 -> '3.1T'."""
-    for threshold, suffix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
-        if abs(value) >= threshold:
-            return f"{value / threshold:.1f}{suffix}"
-    return f"{value:.0f}"

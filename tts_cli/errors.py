@@ -40,6 +40,13 @@ class InputError(TTSError):
     exit_status = ExitStatus.USAGE
 
 
+class OutputError(TTSError):
+    """Results, a summary or a cache that cannot be written (no such directory, no permission,
+    disk full): a runtime failure, not a usage error."""
+
+    exit_status = ExitStatus.ERROR
+
+
 class ModelError(TTSError):
     """A model file that is missing, corrupt, fails verification or cannot be loaded."""
 

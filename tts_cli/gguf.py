@@ -1,5 +1,5 @@
-"""Just enough of the GGUF format to check a file before llama.cpp loads it, and to read a few
-metadata values (architecture, context length, chat template) and the parameter count.
+"""Just enough of the GGUF format to check a file before llama.cpp loads it, and to count its
+parameters.
 
 Layout (little-endian): magic ``GGUF``, uint32 version, uint64 tensor_count, uint64 kv_count, then
 kv_count entries (string key, uint32 type, value), then tensor_count tensor infos (string name,
@@ -87,19 +87,10 @@ def validate_gguf(
     return header
 
 
-def read_gguf_metadata(path: PathLike, keys: Iterable[str]) -> Dict[str, Any]:
-    """The values of ``keys`` found in the metadata section. A key may contain ``{arch}``,
-    meaning the value of ``general.architecture`` (e.g. ``{arch}.context_length``)."""
-    wanted = set(keys)
-    with _GGUFReader(Path(path)) as reader:
-        found = reader.read_metadata(_Matcher(wanted))
-    return _resolve_arch(wanted, found)
-
-
 def read_gguf_param_count(path: PathLike) -> int:
     """Total number of weights over all tensors (what llama.cpp reports as n_params)."""
     with _GGUFReader(Path(path)) as reader:
-        reader.read_metadata(_Matcher(set()))
+        reader.read_metadata(set())
         return sum(_product(dims) for _name, dims in reader.read_tensor_infos())
 
 
@@ -109,7 +100,7 @@ def _tensor_data_end(path: Path) -> Optional[int]:
     with _GGUFReader(path) as reader:
         if reader.header.tensor_count == 0:
             return None
-        metadata = reader.read_metadata(_Matcher({"general.alignment"}))
+        metadata = reader.read_metadata({"general.alignment"})
         alignment = metadata.get("general.alignment", DEFAULT_ALIGNMENT)
         if type(alignment) is not int or alignment <= 0 or alignment & (alignment - 1):
             raise reader.corrupt(f"general.alignment {alignment!r}")
@@ -152,31 +143,6 @@ def _parse_header(path: Path, data: bytes) -> GGUFHeader:
         hint = " (big-endian file?)" if version > 0xFFFF else ""
         raise ModelError(f"{path}: unsupported GGUF version {version}{hint}; supported: 2, 3")
     return GGUFHeader(version=version, tensor_count=tensor_count, kv_count=kv_count)
-
-
-class _Matcher:
-    """Which keys to keep: exact names, plus any key ending like an ``{arch}.x`` pattern."""
-
-    def __init__(self, wanted: Set[str]) -> None:
-        self.exact = {k for k in wanted if "{arch}" not in k}
-        self.suffixes = tuple(k.split("{arch}", 1)[1] for k in wanted if k.startswith("{arch}"))
-        if self.suffixes:
-            self.exact.add("general.architecture")
-
-    def __call__(self, key: str) -> bool:
-        return key in self.exact or (bool(self.suffixes) and key.endswith(self.suffixes))
-
-
-def _resolve_arch(wanted: Set[str], found: Dict[str, Any]) -> Dict[str, Any]:
-    arch = found.get("general.architecture")
-    result: Dict[str, Any] = {}
-    for key in wanted:
-        actual = key.replace("{arch}", str(arch)) if "{arch}" in key else key
-        if "{arch}" in key and arch is None:
-            continue
-        if actual in found:
-            result[key] = found[actual]
-    return result
 
 
 def _product(dims: Tuple[int, ...]) -> int:
@@ -278,13 +244,14 @@ class _GGUFReader:
         self.pos = pos
         self.string(keep=False)  # raises the usual error at the bad string
 
-    def read_metadata(self, wanted: _Matcher) -> Dict[str, Any]:
+    def read_metadata(self, wanted: Set[str]) -> Dict[str, Any]:
+        """The values of the ``wanted`` keys; every other value is parsed only to be skipped."""
         found: Dict[str, Any] = {}
         for _ in range(self.header.kv_count):
             key = self.string()
             assert key is not None
             kind = self.unpack("<I")
-            keep = wanted(key)
+            keep = key in wanted
             value = self.value(kind, keep)
             if keep:
                 found[key] = value

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from tts_cli.cost import Cost
 from tts_cli.engine.types import Engine
 from tts_cli.errors import ContextOverflowError
 from tts_cli.prompts import PromptSet
-from tts_cli.strategies import SearchConfig, SearchContext, SearchResult, get_strategy
+from tts_cli.strategies import Options, SearchConfig, SearchContext, SearchResult, StrategyInfo, get_strategy
 from tts_cli.tree import SearchTree
 
 
@@ -45,14 +45,17 @@ class Solution:
 def solve(
     question: str,
     *,
-    strategy: str,
+    strategy: Union[str, StrategyInfo],
     policy: Engine,
     config: SearchConfig,
     prompts: PromptSet,
     verifier: Any = None,
     tree: Optional[SearchTree] = None,
+    options: Optional[Options] = None,
 ) -> Solution:
-    info = get_strategy(strategy)
+    """Answer ``question`` with ``strategy`` (a registered name, or an unregistered StrategyInfo);
+    ``options``: the strategy's own options (None: its defaults)."""
+    info = get_strategy(strategy) if isinstance(strategy, str) else strategy
     started = time.perf_counter()
     policy_before = policy.usage.snapshot()
     verifier_usage = getattr(verifier, "usage", None)
@@ -65,11 +68,13 @@ def solve(
             "context leaves room for; shorten it or raise --ctx"
         )
     tree = tree or SearchTree(question)
-    ctx = SearchContext(question=question, prompt=prompt, policy=policy, config=config, tree=tree, verifier=verifier)
+    ctx = SearchContext(
+        question=question, prompt=prompt, policy=policy, config=config, tree=tree, verifier=verifier, options=options
+    )
     result = info.run(ctx)
     cost = Cost(
         policy=policy.usage.since(policy_before),
         verifier=verifier_usage.since(verifier_before) if verifier_usage is not None and verifier_before else None,
         wall_seconds=time.perf_counter() - started,
     )
-    return Solution(question=question, strategy=strategy, result=result, tree=tree, cost=cost)
+    return Solution(question=question, strategy=info.name, result=result, tree=tree, cost=cost)

@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from tts_cli.batch import ResultWriter
-from tts_cli.errors import InputError
+from tts_cli.batch import ResultWriter, complete_lines
+from tts_cli.errors import OutputError
 
 CACHE_FILE = "results.jsonl"
 FORMAT = 1  # bump when the meaning of cached results changes
@@ -35,7 +35,6 @@ class ResultCache:
         self.directory = directory
         self.path = directory / CACHE_FILE
         self.entries: dict[str, dict[str, Any]] = {}
-        self.written = 0
         self._writer: Optional[ResultWriter] = None
 
     @classmethod
@@ -44,28 +43,18 @@ class ResultCache:
         try:
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise InputError(f"cannot create the cache directory {directory}: {exc.strerror or exc}") from None
+            raise OutputError(f"cannot create the cache directory {directory}: {exc.strerror or exc}") from None
         cache._load()
         return cache
 
     def _load(self) -> None:
-        if not self.path.exists():
-            return
-        valid_until = 0
-        with self.path.open("rb") as handle:
-            for raw in handle:
-                if not raw.endswith(b"\n"):
-                    break  # cut short by a crash: dropped below
-                valid_until += len(raw)
-                try:
-                    record = json.loads(raw)
-                except (json.JSONDecodeError, UnicodeDecodeError):
-                    continue  # a complete but foreign line: leave it alone
-                if isinstance(record, dict) and isinstance(record.get("key"), str) and "result" in record:
-                    self.entries[record["key"]] = record
-        if valid_until < self.path.stat().st_size:
-            with self.path.open("r+b") as handle:
-                handle.truncate(valid_until)
+        for raw in complete_lines(self.path):
+            try:
+                record = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                continue  # a complete but foreign line: leave it alone
+            if isinstance(record, dict) and isinstance(record.get("key"), str) and "result" in record:
+                self.entries[record["key"]] = record
 
     def get(self, key: str) -> Optional[dict[str, Any]]:
         record = self.entries.get(key)
@@ -77,7 +66,6 @@ class ResultCache:
             self._writer = ResultWriter.open(self.path, append=True)
         self._writer.write(record)  # one line, flushed and fsynced
         self.entries[key] = record
-        self.written += 1
 
     def close(self) -> None:
         if self._writer is not None:

@@ -1,16 +1,18 @@
 """Sample pools, as search-and-learn evaluates its sampling strategies.
 
-For ``majority``, ``best-of-n`` and ``weighted``, one pool of max(N) samples is drawn per
-(problem, model, seed) in one batched call (the ``best-of-n`` strategy scores them all with the
-verifier in one call; ``majority`` when no scores are needed), and each N is read from the first N
-samples. Sample ``i`` has seed index ``i`` whatever the batch size, so the first N samples of the
-pool are the samples an ``-n N`` run would draw (token budgets aside: with ``--budget`` the
-per-sample cap depends on N, so the bench runs each N on its own instead).
+For the poolable strategies (``majority``, ``best-of-n``, ``weighted``, any registered with a
+``select`` rule), one pool of max(N) samples is drawn per (problem, model, seed) in one batched
+call (scored with the verifier in one call when a strategy that reads scores needs it), and each N
+is read from the first N samples by the strategy's own ``select``. Sample ``i`` has seed index
+``i`` whatever the batch size, so the first N samples of the pool are the samples an ``-n N`` run
+would draw (token budgets aside: with ``--budget`` the per-sample cap depends on N, so the bench
+runs each N on its own instead).
 
 Cost of an N-subset: its samples' generated tokens; the prompt evaluated once; the pool's cached
 prompt copies and its sampling wall time shared pro rata (N/size); for the strategies that read
 scores, the verifier's tokens, FLOPs and seconds shared by the number of steps scored in each
-sample (the unit the verifiers score; with only last steps scored, by sample length). ``majority`` is never charged for a pool's verifier work.
+sample (the unit the verifiers score; with only last steps scored, by sample length). A strategy
+that reads no scores (``majority``) is never charged for a pool's verifier work.
 """
 
 from __future__ import annotations
@@ -20,16 +22,25 @@ from typing import Any, Optional, Sequence
 
 from tts_cli.cost import ModelUsage
 from tts_cli.grading import group_equivalent
-from tts_cli.strategies.base import Candidate
-from tts_cli.strategies.steps import best_index, pick_best, split_steps
+from tts_cli.strategies import Options, Pool, SearchContext, SearchResult, StrategyInfo, get_strategy
+from tts_cli.strategies.steps import sample_full, score_samples, split_steps
 from tts_cli.verifiers.aggregate import aggregate
 
-POOLED = ("majority", "best-of-n", "weighted")
-SCORED = ("best-of-n", "weighted")
+
+def draw_pool(ctx: SearchContext) -> SearchResult:
+    """``ctx.config.n`` full solutions in one batch, sample i with seed index i (what every poolable
+    strategy draws), scored in one verifier call when there is a verifier. Chooses nothing."""
+    samples = sample_full(ctx, max(1, ctx.config.n))
+    if ctx.verifier is not None and samples:
+        score_samples(ctx, ctx.verifier, samples)
+    return SearchResult(answer=None, chosen=None, candidates=[s.candidate for s in samples])
+
+
+POOL = StrategyInfo("pool", draw_pool, summary="A sample pool for the poolable strategies (not registered).")
 
 
 def pool_from_solution(solution: Any, *, seed: int) -> dict[str, Any]:
-    """The cacheable pool from a ``best-of-n`` (scored) or ``majority`` (unscored) solution."""
+    """The cacheable pool from a ``draw_pool`` solution."""
     candidates = solution.result.candidates
     cost = solution.cost
     verifier = cost.verifier
@@ -73,7 +84,9 @@ def pro_rata(total: float, weights: Sequence[float]) -> list[float]:
     return [total * w / whole for w in weights]
 
 
-def subset_result(pool: dict[str, Any], strategy: str, n: int, how: str) -> dict[str, Any]:
+def subset_result(
+    pool: dict[str, Any], strategy: str, n: int, how: str, options: Optional[Options] = None
+) -> dict[str, Any]:
     """What ``strategy`` with ``-n n`` answers from the pool's first n samples, and their cost."""
     size = pool["size"]
     k = min(n, size)
@@ -81,8 +94,8 @@ def subset_result(pool: dict[str, Any], strategy: str, n: int, how: str) -> dict
     scores = None
     if pool.get("step_scores") is not None:
         scores = [aggregate(s, how) for s in pool["step_scores"][:k]]
-    groups = prefix_groups(pool["answers"], k) if strategy != "best-of-n" else None
-    index = select(strategy, answers, scores, groups)
+    info = get_strategy(strategy)
+    index = _choose(info, Pool(answers, scores, grouping=lambda: prefix_groups(pool["answers"], k)), options)
     policy = ModelUsage(
         model=pool["model"],
         params=pool["params"],
@@ -90,7 +103,7 @@ def subset_result(pool: dict[str, Any], strategy: str, n: int, how: str) -> dict
         cached_tokens=round(pool["cached_tokens"] * (k - 1) / (size - 1)) if size > 1 else 0,
         generated_tokens=sum(pool["tokens"][:k]),
     )
-    scored = strategy in SCORED  # majority reads no scores: a scored pool's verifier work is not its cost
+    scored = info.reads_scores  # a scored pool's verifier work is no cost of a strategy that reads no scores
     verifier_tokens = sum(pool.get("verifier_tokens", [])[:k]) if scored else 0.0
     verifier_flops = sum(pool.get("verifier_flops", [])[:k]) if scored else 0.0
     scoring = pool.get("verifier_seconds", [])
@@ -122,34 +135,18 @@ def select(
     answers: Sequence[Optional[str]],
     scores: Optional[Sequence[float]],
     groups: Optional[list[list[int]]] = None,
+    options: Optional[Options] = None,
 ) -> Optional[int]:
     """The index of the sample ``strategy`` chooses (None: no answer), from the answers, their
     solution scores and (optionally, precomputed) their groups of equivalent answers."""
-    if strategy == "majority":  # majority_answer's rule: the largest group, the earliest on ties
-        groups = group_equivalent(answers) if groups is None else groups
-        return max(groups, key=len)[0] if groups else None
-    if scores is None:
-        raise ValueError(f"{strategy} needs verifier scores")
-    if strategy == "best-of-n":
-        candidates = [Candidate(text="", answer=a, tokens=0, finish_reason="", score=s) for a, s in zip(answers, scores)]
-        chosen = pick_best(candidates)  # the strategy's own rule
-        return chosen if chosen is not None and answers[chosen] is not None else None
-    if strategy == "weighted":
-        return weighted_choice(answers, scores, groups)
-    raise ValueError(f"{strategy} does not select from a sample pool")
+    pool = Pool(answers, scores, grouping=None if groups is None else lambda: groups)
+    return _choose(get_strategy(strategy), pool, options)
 
 
-def weighted_choice(
-    answers: Sequence[Optional[str]], scores: Sequence[float], groups: Optional[list[list[int]]] = None
-) -> Optional[int]:
-    """``weighted``'s rule as a pure function (mirrors strategies/weighted.py; a test checks they
-    agree): the group of equivalent answers with the highest summed score wins (ties: the larger
-    group, then the earlier one); its best-scored member (the first on ties) is chosen."""
-    if groups is None:
-        groups = group_equivalent(answers)
-    if not groups:
-        return None
-    weights = [sum(scores[i] for i in group) for group in groups]
-    keys = [(w, len(g)) for g, w in zip(groups, weights)]
-    best = groups[max(range(len(groups)), key=lambda k: (keys[k], -k))]
-    return best[best_index([scores[i] for i in best]) or 0]
+def _choose(info: StrategyInfo, pool: Pool, options: Optional[Options]) -> Optional[int]:
+    """``info``'s own selection rule, with its options (None: their defaults)."""
+    if info.select is None:
+        raise ValueError(f"{info.name} does not select from a sample pool")
+    if info.reads_scores and pool.scores is None:
+        raise ValueError(f"{info.name} needs verifier scores")
+    return info.select(pool, info.options() if options is None else options)

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-from tts_cli.bench.aggregate import Row
-from tts_cli.cost import human_count
-from tts_cli.errors import TTSError, UsageError
+from tts_cli.bench.rows import Row
+from tts_cli.errors import OutputError, UsageError
+from tts_cli.units import human_count
 
 PARETO = "★"
 TSV_COLUMNS = (
@@ -70,7 +70,7 @@ def write_json(path: Path, rows: Sequence[Row], parameters: dict[str, Any]) -> N
     try:
         path.write_text(text, encoding="utf-8")
     except OSError as exc:
-        raise TTSError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def write_outcomes(path: Path, outcomes: Sequence[Any], golds: dict[Any, Any]) -> None:
@@ -84,7 +84,7 @@ def write_outcomes(path: Path, outcomes: Sequence[Any], golds: dict[Any, Any]) -
                 record["gold"] = golds.get(outcome.problem)
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
     except OSError as exc:
-        raise TTSError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def require_matplotlib() -> Any:
@@ -134,7 +134,7 @@ def plot(path: Path, rows: Sequence[Row]) -> None:
     try:
         figure.savefig(path, dpi=120)
     except OSError as exc:
-        raise TTSError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
     finally:
         plt.close(figure)
 

@@ -12,15 +12,17 @@ from typing import Any, Callable, Iterator, Optional, Protocol, Sequence, Union
 
 from tts_cli.batch import Problem
 from tts_cli.bench.cache import ResultCache, cache_key, question_hash
-from tts_cli.bench.pool import POOLED, SCORED, pool_from_solution, subset_result
+from tts_cli.bench.pool import POOL, pool_from_solution, subset_result
 from tts_cli.errors import ConfigError, ModelError, TTSError
+from tts_cli.strategies import Options, get_strategy
+from tts_cli.strategies.options import declarations
+from tts_cli.strategies.registry import flag_values
 
-SEARCH_SETTINGS = (
-    "seed", "temperature", "top_p", "budget", "aggregate", "beam_width", "max_depth", "step_tokens",
-    "iterations", "rounds", "c_puct",
-)  # fmt: skip
+SEARCH_SETTINGS = ("seed", "temperature", "top_p", "budget", "aggregate")
+# Cache format 1 keys every search run by these strategy options, whichever strategy reads them, as
+# it did before options were declared per strategy; a strategy's own options join its key as well.
+KEYED_OPTIONS = ("beam_width", "max_depth", "step_tokens", "iterations", "rounds", "c_puct")
 POOL_SETTINGS = ("seed", "temperature", "top_p")
-WIDTH_BOUND = ("beam", "dvts")  # strategies whose beam width may not exceed N
 
 
 class Models(Protocol):
@@ -49,14 +51,14 @@ class BenchPlan:
         """Strategies read from sample pools (none with --budget: its per-sample cap depends on N)."""
         if self.settings.budget is not None:
             return []
-        return [s for s in self.strategies if s in POOLED]
+        return [s for s in self.strategies if get_strategy(s).poolable]
 
     @property
     def scored_pool(self) -> bool:
-        return self.settings.verifier is not None and any(s in SCORED for s in self.pooled)
+        return self.settings.verifier is not None and any(get_strategy(s).reads_scores for s in self.pooled)
 
     def budgets_for(self, strategy: str) -> list[int]:
-        if strategy == "greedy":
+        if get_strategy(strategy).deterministic:
             return [1]
         return list(self.fixed.get(strategy, self.budgets))
 
@@ -64,9 +66,17 @@ class BenchPlan:
     def pool_size(self) -> int:
         return max(n for s in self.pooled for n in self.budgets_for(s))
 
-    def beam_width(self, strategy: str, n: int) -> int:
-        width = self.settings.beam_width
-        return min(width, n) if strategy in WIDTH_BOUND else width
+    def options(self, strategy: str, n: int) -> Options:
+        """The strategy's options at N: one that may not exceed N is lowered to it."""
+        return self.settings.strategy_options(strategy).capped(n)
+
+    def option_key(self, strategy: str, n: int) -> dict[str, Any]:
+        """The strategy options a run's cache key holds, by dest."""
+        values = flag_values(self.settings.options)
+        key = {dest: values[dest] for dest in KEYED_OPTIONS if dest in values}
+        options = self.options(strategy, n)
+        key.update({d.spec.dest: getattr(options, d.name) for d in declarations(type(options))})
+        return key
 
 
 @dataclass
@@ -74,11 +84,12 @@ class Task:
     kind: str  # "run" or "pool"
     model: Optional[str]
     problem: Problem
-    strategy: str  # for a pool: the strategy that draws it (best-of-n scored, majority unscored)
+    strategy: str  # for a pool: "pool"
     n: int
     key: str
     what: dict[str, Any]
-    also: tuple[str, ...] = ()  # other keys whose result would do (a scored pool serves majority)
+    also: tuple[str, ...] = ()  # other keys whose result would do (a scored pool serves unscored strategies)
+    verified: bool = False  # the run reads the verifier (a pool: it is scored)
 
 
 @dataclass
@@ -122,14 +133,14 @@ class Bench:
     def tasks(self) -> list[Task]:
         plan = self.plan
         out: list[Task] = []
+        once = [s for s in plan.strategies if get_strategy(s).deterministic]
         for model in plan.models:
             for problem in plan.problems:
-                if "greedy" in plan.strategies:
-                    out.append(self._run_task(model, problem, "greedy", 1))
+                out.extend(self._run_task(model, problem, strategy, 1) for strategy in once)
                 if plan.pooled:
                     out.append(self._pool_task(model, problem))
                 for strategy in plan.strategies:
-                    if strategy == "greedy" or strategy in plan.pooled:
+                    if strategy in once or strategy in plan.pooled:
                         continue
                     out.extend(self._run_task(model, problem, strategy, n) for n in plan.budgets_for(strategy))
         return out
@@ -149,11 +160,13 @@ class Bench:
             "budget": settings.budget,
             "system_prompt": settings.system_prompt,
         }
-        if strategy != "greedy":  # greedy: temperature 0, no verifier, no search
+        info = get_strategy(strategy)
+        if not info.deterministic:  # e.g. greedy: temperature 0, no verifier, no search
             what.update({name: getattr(settings, name) for name in SEARCH_SETTINGS})
-            what["beam_width"] = self.plan.beam_width(strategy, n)
+            what.update(self.plan.option_key(strategy, n))
             what.update(self._verifier_identity())
-        return Task("run", model, problem, strategy, n, cache_key(what), what)
+        verified = settings.verifier is not None and info.reads_scores
+        return Task("run", model, problem, strategy, n, cache_key(what), what, verified=verified)
 
     def _pool_task(self, model: Optional[str], problem: Problem) -> Task:
         settings = self.plan.settings
@@ -172,9 +185,9 @@ class Bench:
             scored = {**what, **self._verifier_identity(), "scored_steps": "last" if settings.aggregate == "last" else "all"}
         size = self.plan.pool_size
         if self.plan.scored_pool and scored is not None:
-            return Task("pool", model, problem, "best-of-n", size, cache_key(scored), scored)
-        also = (cache_key(scored),) if scored is not None else ()  # a scored pool serves majority too
-        return Task("pool", model, problem, "majority", size, cache_key(what), what, also)
+            return Task("pool", model, problem, POOL.name, size, cache_key(scored), scored, verified=True)
+        also = (cache_key(scored),) if scored is not None else ()  # a scored pool serves unscored strategies too
+        return Task("pool", model, problem, POOL.name, size, cache_key(what), what, also)
 
     def _verifier_identity(self) -> dict[str, Any]:
         settings = self.plan.settings
@@ -217,19 +230,16 @@ class Bench:
 
         settings = self.plan.settings
         policy = self.models.policy(task.model)
-        verifier = None
-        if settings.verifier is not None and task.strategy not in ("greedy", "majority"):
-            verifier = self.models.verifier()
-        config = replace(
-            settings.search_config(), n=task.n, beam_width=self.plan.beam_width(task.strategy, task.n)
-        )
+        verifier = self.models.verifier() if task.verified else None
+        config = replace(settings.search_config(), n=task.n)
         if task.kind == "pool":
             config = replace(config, budget=None)
+        options = None if task.kind == "pool" else self.plan.options(task.strategy, task.n)
         for engine in (policy, getattr(verifier, "engine", None)):
             self.forget(engine)
         solution = solve(
-            task.problem.question, strategy=task.strategy, policy=policy, config=config,
-            prompts=prompt_set("math", settings.system_prompt), verifier=verifier,
+            task.problem.question, strategy=POOL if task.kind == "pool" else task.strategy, policy=policy,
+            config=config, prompts=prompt_set("math", settings.system_prompt), verifier=verifier, options=options,
         )  # fmt: skip
         if task.kind == "pool":
             return pool_from_solution(solution, seed=settings.seed)
@@ -256,7 +266,7 @@ class Bench:
                     yield outcome
                     continue
                 if task.kind == "pool":
-                    values = subset_result(result, strategy, n, plan.settings.aggregate)
+                    values = subset_result(result, strategy, n, plan.settings.aggregate, plan.options(strategy, n))
                     outcome.selection = f"first {n} of a pool of {result['size']} samples (seed {result['seed']})"
                 else:
                     values = result

@@ -7,11 +7,6 @@ from typing import Optional, Sequence
 
 import typer
 
-try:  # Typer >= 0.24 vendors its own copy of click
-    from typer._click.exceptions import ClickException, UsageError as ClickUsageError
-except ImportError:  # pragma: no cover - older Typer depends on click itself
-    from click.exceptions import ClickException, UsageError as ClickUsageError
-
 from tts_cli.errors import ExitStatus, TTSError
 
 EXIT_CODES_HELP = (
@@ -21,28 +16,29 @@ EXIT_CODES_HELP = (
     "4 some batch lines failed; 130 interrupted."
 )
 
-app = typer.Typer(
-    name="tts",
-    help="Test-time scaling: make a small local model answer hard questions better by spending "
-    "compute at inference time.\n\n" + EXIT_CODES_HELP,
-    no_args_is_help=True,
-    add_completion=True,
-    pretty_exceptions_enable=False,
-)
 
-
-def _register_commands() -> None:
+def build_app() -> typer.Typer:
+    """The `tts` app; the search commands' options come from the strategies registered now."""
     from tts_cli.cli import ask_cmd, bench_cmd, doctor_cmd, models_cmd, solve_cmd, strategies_cmd
 
+    app = typer.Typer(
+        name="tts",
+        help="Test-time scaling: make a small local model answer hard questions better by spending "
+        "compute at inference time.\n\n" + EXIT_CODES_HELP,
+        no_args_is_help=True,
+        add_completion=True,
+        pretty_exceptions_enable=False,
+    )
     ask_cmd.register(app)
     solve_cmd.register(app)
     bench_cmd.register(app)
     strategies_cmd.register(app)
     doctor_cmd.register(app)
     app.add_typer(models_cmd.app, name="models", help="List, download and locate GGUF models.")
+    return app
 
 
-_register_commands()
+app = build_app()
 
 
 def run(argv: Optional[Sequence[str]] = None) -> int:
@@ -56,9 +52,6 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         return int(exc.exit_status)
     except typer.Exit as exc:
         return int(exc.exit_code)
-    except ClickException as exc:
-        exc.show()
-        return int(ExitStatus.USAGE) if isinstance(exc, ClickUsageError) else int(exc.exit_code)
     except (KeyboardInterrupt, typer.Abort):
         _report(Environment(), "interrupted")
         return int(ExitStatus.INTERRUPTED)
@@ -70,7 +63,28 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         where = f": {exc.filename}" if exc.filename else ""
         _report(Environment(), f"I/O error: {exc.strerror or exc}{where}")
         return int(ExitStatus.ERROR)
+    except Exception as exc:
+        code = _show_click_error(exc)
+        if code is None:
+            raise
+        return code
     return int(result) if isinstance(result, int) else int(ExitStatus.SUCCESS)
+
+
+def _show_click_error(exc: Exception) -> Optional[int]:
+    """Show a command-line error of Typer's Click (bad option, missing argument, bad value) and
+    return its exit status (2 for usage errors); None for any other exception.
+
+    Click documents its errors by their interface: ``show()`` prints the message with the usage
+    line and ``exit_code`` is the status (``standalone_mode=True`` does exactly this). Recent Typer
+    vendors its own Click under a private module, so the errors are recognised by that interface
+    rather than imported from there or from the ``click`` package (which Typer may not use)."""
+    show = getattr(exc, "show", None)
+    code = getattr(exc, "exit_code", None)
+    if not callable(show) or not isinstance(code, int):
+        return None
+    show()
+    return code
 
 
 def _flush_stdout() -> None:

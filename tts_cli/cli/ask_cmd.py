@@ -8,10 +8,9 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from tts_cli.cli.options import SearchSettings, search_options
+from tts_cli.cli.options import SearchSettings, with_search_options
 
 
-@search_options
 def ask(
     settings: SearchSettings,
     question: Annotated[
@@ -63,4 +62,4 @@ def _solve_live(env: Any, session: Any, text: str) -> Any:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("ask")(ask)
+    app.command("ask")(with_search_options(ask))

@@ -1,44 +1,19 @@
-"""`tts bench`: accuracy against compute for strategies x budgets (N) x models, on graded data."""
+"""`tts bench`: accuracy against compute for strategies x values of N x models, on graded data."""
 
 from __future__ import annotations
 
-import functools
-import inspect
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
-from tts_cli.cli.options import SearchSettings, search_options
+from tts_cli.cli.options import SearchSettings, with_search_options
 
 DEFAULT_STRATEGIES = "greedy,majority"
-DEFAULT_BUDGETS = "1,4,8,16"
+DEFAULT_SAMPLES = "1,4,8,16"
 
 
-def _without(*names: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Hide shared options a command replaces (bench has --strategies and --budgets instead of
-    --strategy and -n); the hidden ones keep their defaults."""
-
-    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
-        signature = inspect.signature(command)
-        defaults = {name: signature.parameters[name].default for name in names}
-
-        @functools.wraps(command)
-        def wrapper(**kwargs: Any) -> Any:
-            return command(**defaults, **kwargs)
-
-        params = [p for p in signature.parameters.values() if p.name not in names]
-        wrapper.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
-        wrapper.__annotations__ = {p.name: p.annotation for p in params}
-        del wrapper.__wrapped__
-        return wrapper
-
-    return decorate
-
-
-@_without("strategy", "n")
-@search_options
 def bench(
     settings: SearchSettings,
     data: Annotated[
@@ -48,9 +23,13 @@ def bench(
     strategies: Annotated[
         str, typer.Option("--strategies", help="Comma-separated strategies to compare (see `tts strategies`); NAME@N or NAME@N/M runs that one only at those N.")
     ] = DEFAULT_STRATEGIES,
+    samples: Annotated[
+        str,
+        typer.Option("--samples", "-n", help="Comma-separated values of N (-n of `tts ask`) per strategy; greedy runs once."),
+    ] = DEFAULT_SAMPLES,
     budgets: Annotated[
-        str, typer.Option("--budgets", help="Comma-separated values of N (-n) per strategy; greedy runs once.")
-    ] = DEFAULT_BUDGETS,
+        Optional[str], typer.Option("--budgets", hidden=True, help="Deprecated name of --samples (kept for old scripts).")
+    ] = None,
     plot: Annotated[
         Optional[Path], typer.Option("--plot", help="Write a PNG of accuracy against mean FLOPs (needs matplotlib).")
     ] = None,
@@ -65,7 +44,7 @@ def bench(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
 ) -> int:
-    """Compare strategies, budgets N and models on DATA: accuracy (95% Wilson interval) against
+    """Compare strategies, values of N and models on DATA: accuracy (95% Wilson interval) against
     mean tokens, FLOPs and wall time per problem, Pareto-optimal rows starred (★).
 
     --policy takes a comma-separated list of models. majority, best-of-n and weighted read every N
@@ -73,9 +52,9 @@ def bench(
     per N. Each per-problem result is cached as soon as it is done: an interrupted bench (exit 130)
     continues where it stopped, and a second run computes only what is missing.
     """
-    from tts_cli.bench.aggregate import build_rows, mark_pareto
     from tts_cli.bench.cache import ResultCache
     from tts_cli.bench.report import print_table, require_matplotlib, write_json
+    from tts_cli.bench.rows import build_rows, mark_pareto
     from tts_cli.bench.runner import Bench, BenchPlan
     from tts_cli.cli.runtime import ModelLoader
     from tts_cli.env import Environment
@@ -84,7 +63,7 @@ def bench(
 
     env = Environment()
     strategy_names, fixed = parse_strategies(strategies)
-    sizes = parse_budgets(budgets)
+    sizes = parse_samples(samples) if budgets is None else parse_samples(budgets, "--budgets")  # the old name
     check_bench_settings(settings, strategy_names, sizes, fixed)
     if limit is not None and limit < 1:
         raise _usage(f"--limit must be at least 1 (got {limit})")
@@ -197,13 +176,14 @@ def parse_strategies(text: str) -> tuple[list[str], dict[str, list[int]]]:
         name = name.strip()
         get_strategy(name)  # unknown names: a usage error with a suggestion
         if at:
-            fixed[name] = parse_budgets(values.replace("/", ","), f"--strategies {item}")
+            fixed[name] = parse_samples(values.replace("/", ","), f"--strategies {item}")
         if name not in names:
             names.append(name)
     return names, fixed
 
 
-def parse_budgets(text: str, option: str = "--budgets") -> list[int]:
+def parse_samples(text: str, option: str = "--samples") -> list[int]:
+    """Values of N: whole numbers >= 1, sorted, each once."""
     values = []
     for part in _split(text, option):
         try:
@@ -221,7 +201,7 @@ def parse_models(text: Optional[str]) -> list[Optional[str]]:
 
 
 def check_bench_settings(
-    settings: SearchSettings, strategies: list[str], budgets: list[int], fixed: dict[str, list[int]]
+    settings: SearchSettings, strategies: list[str], samples: list[int], fixed: dict[str, list[int]]
 ) -> None:
     """Every option checked as `tts ask` would for each strategy at its largest N."""
     from dataclasses import replace
@@ -229,7 +209,7 @@ def check_bench_settings(
     from tts_cli.cli.runtime import check_settings
 
     for name in strategies:
-        check_settings(replace(settings, strategy=name, n=max(fixed.get(name, budgets))))
+        check_settings(replace(settings, strategy=name, n=max(fixed.get(name, samples))))
 
 
 def read_problems(data: Path, limit: Optional[int]) -> list[Any]:
@@ -238,7 +218,7 @@ def read_problems(data: Path, limit: Optional[int]) -> list[Any]:
     from tts_cli.cli.solve_cmd import _read_items
     from tts_cli.errors import InputError
 
-    items = _read_items(str(data), None)
+    items = _read_items(str(data))
     if limit is not None:
         items = items[:limit]
     if not items:
@@ -255,7 +235,7 @@ def bench_parameters(
     settings: SearchSettings, data: Path, limit: Optional[int], problems: int, models: list[str],
     strategies: list[str], budgets: list[int], directory: Path,
 ) -> dict[str, Any]:  # fmt: skip
-    values = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(settings).items()}
+    values = {k: (str(v) if isinstance(v, Path) else v) for k, v in settings.as_dict().items()}
     for name in ("strategy", "n", "policy"):
         values.pop(name)
     return {
@@ -278,4 +258,4 @@ def _usage(message: str) -> Exception:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("bench")(bench)
+    app.command("bench")(with_search_options(bench, without=("strategy", "n")))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, ContextManager, Optional
 
 import typer
 from rich.progress import (
@@ -18,7 +19,8 @@ from rich.progress import (
 
 from tts_cli.config import ModelSpec
 from tts_cli.env import Environment
-from tts_cli.store import ModelStore, PullProgress
+from tts_cli.store import ModelStore, ProgressCallback, PullProgress
+from tts_cli.units import megabytes
 
 ModelsFileOption = Annotated[
     Optional[Path],
@@ -36,18 +38,21 @@ PLAIN_CHUNK_NOTES = 4  # how many "chunk k/N" lines a non-terminal stderr gets p
 
 def ensure_with_progress(env: Environment, store: ModelStore, spec: ModelSpec) -> Path:
     """The model's path, downloading it first (with progress on stderr) when it is missing."""
-    if store.is_downloaded(spec):
-        return store.path_for(spec)
-    return pull_with_progress(env, store, spec)
+    with _reporter(env, spec) as report:
+        return store.ensure(spec, report)
 
 
 def pull_with_progress(env: Environment, store: ModelStore, spec: ModelSpec) -> Path:
     """Download ``spec`` (trying its sources in order) with a progress bar on a terminal, or a
     few one-line notes on a plain stderr."""
+    with _reporter(env, spec) as report:
+        return store.pull(spec, report)
+
+
+def _reporter(env: Environment, spec: ModelSpec) -> ContextManager[ProgressCallback]:
     if env.stderr_isatty:
-        with _BarReporter(env, spec) as reporter:
-            return store.pull(spec, reporter)
-    return store.pull(spec, _PlainReporter(env, spec))
+        return _BarReporter(env, spec)
+    return nullcontext(_PlainReporter(env, spec))
 
 
 def _note(env: Environment, text: str) -> None:
@@ -64,7 +69,7 @@ class _PlainReporter:
         name = self.spec.name
         if event.event == "source":
             self.last_quarter = -1
-            size = f" ({_megabytes(event.total)})" if event.total else ""
+            size = f" ({megabytes(event.total)})" if event.total else ""
             _note(self.env, f"downloading {name}{size} from {event.source}...")
         elif event.event == "chunk" and event.chunks > 1:
             quarter = (event.chunk - 1) * PLAIN_CHUNK_NOTES // event.chunks
@@ -78,6 +83,8 @@ class _PlainReporter:
 
 
 class _BarReporter:
+    """A progress bar on stderr, started by the first event (none when the model is there)."""
+
     def __init__(self, env: Environment, spec: ModelSpec) -> None:
         self.env = env
         self.spec = spec
@@ -91,15 +98,19 @@ class _BarReporter:
             transient=True,
         )
         self.task: Optional[TaskID] = None
+        self.started = False
 
     def __enter__(self) -> "_BarReporter":
-        self.progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
+        if self.started:
+            self.progress.stop()
 
     def __call__(self, event: PullProgress) -> None:
+        if not self.started:
+            self.progress.start()
+            self.started = True
         if event.event == "source":
             self._restart(event, f"{self.spec.name} [{event.source.split(':', 1)[0]}]")
         elif event.event == "failed":
@@ -124,7 +135,3 @@ class _BarReporter:
         if self.task is not None:
             self.progress.remove_task(self.task)
         self.task = self.progress.add_task(description, total=event.total)
-
-
-def _megabytes(size: Optional[int]) -> str:
-    return f"{(size or 0) / 1e6:,.0f} MB"

@@ -10,6 +10,7 @@ import typer
 from tts_cli.cli.common import ModelsFileOption
 from tts_cli.env import Environment
 from tts_cli.errors import ModelError, UsageError
+from tts_cli.units import megabytes
 
 _HARDWARE = "Hardware"
 
@@ -107,7 +108,7 @@ def _print_report(env: Environment, report: dict[str, Any], outcome: Any) -> Non
         ]
     lines.append(f"models     {report['models_dir']}")
     for m in report["models"]:
-        size = f"{m['size'] / 1e6:,.0f} MB" if m["size"] else "size unknown"
+        size = megabytes(m["size"]) if m["size"] else "size unknown"
         lines.append(f"           {'✓' if m['downloaded'] else '·'} {m['name']} ({size}{'' if m['downloaded'] else ', not downloaded'})")
     if outcome is None:
         lines.append("decode     skipped: no model downloaded (`tts doctor --model smollm2-135m` fetches a 98 MB one)")

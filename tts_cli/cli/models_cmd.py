@@ -15,6 +15,7 @@ from tts_cli.env import Environment
 from tts_cli.errors import ModelError, UsageError
 from tts_cli.gguf import read_gguf_param_count
 from tts_cli.store import ModelStore
+from tts_cli.units import human_bytes, human_params
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
 
@@ -144,22 +145,3 @@ def _availability(row: Dict[str, Any]) -> str:
     if row["backend"] == "openai":
         return f"server {row['base_url']}"
     return "verified" if row["verified"] else ("yes" if row["downloaded"] else "no")
-
-
-def human_params(count: Optional[int]) -> str:
-    if count is None:
-        return "-"
-    if count >= 1e9:
-        return f"{count / 1e9:.1f}B"
-    if count >= 1e6:
-        return f"{count / 1e6:.0f}M"
-    return f"{count / 1e3:.0f}K"
-
-
-def human_bytes(size: Optional[int]) -> str:
-    if size is None:
-        return "-"
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
-        if size >= scale:
-            return f"{size / scale:.1f} {unit}"
-    return f"{size} B"

@@ -1,77 +1,75 @@
-"""Options shared by the commands that run a search (`ask`, `solve`), declared once.
+"""Options shared by the commands that run a search (`ask`, `solve`, `bench`).
 
-``@search_options`` appends these parameters to a command's signature (Typer reads the signature)
-and hands the command one ``SearchSettings`` object instead of twenty keyword arguments.
+The sampling settings are declared on ``SearchConfig`` and every strategy's own options on its
+options class (``strategies/options.py``); their flags and help are generated from there.
+``with_search_options(command)`` gives a command all of them as CLI parameters and hands it one
+``SearchSettings`` object instead of thirty keyword arguments.
 """
 
 from __future__ import annotations
 
-import functools
 import inspect
-from dataclasses import dataclass, fields
+import keyword
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional
+from typing import Annotated, Any, Callable, Optional, Sequence
 
 import typer
+
+from tts_cli.strategies import Options, SearchConfig, StrategyInfo, get_strategy, strategy_flags
+from tts_cli.strategies.options import declarations
+from tts_cli.strategies.registry import flag_values
+
+_COMMON = {d.name: d for d in declarations(SearchConfig)}
 
 
 @dataclass
 class SearchSettings:
     strategy: str = "greedy"
-    n: int = 4
+    n: int = _COMMON["n"].default
     policy: Optional[str] = None
     verifier: Optional[str] = None
     verifier_kind: Optional[str] = None
     models_file: Optional[Path] = None
-    temperature: float = 0.8
-    top_p: float = 0.95
-    max_tokens: int = 1024
-    budget: Optional[int] = None
-    seed: int = 0
-    aggregate: str = "last"
-    beam_width: int = 2
-    max_depth: int = 40
-    step_tokens: int = 256
-    iterations: int = 8
-    rounds: int = 3
-    c_puct: float = 1.0
+    temperature: float = _COMMON["temperature"].default
+    top_p: float = _COMMON["top_p"].default
+    max_tokens: int = _COMMON["max_tokens"].default
+    budget: Optional[int] = _COMMON["budget"].default
+    seed: int = _COMMON["seed"].default
+    aggregate: str = _COMMON["aggregate"].default
+    options: dict[str, Any] = field(default_factory=dict)  # strategy flags by dest; a missing one: its default
     system_prompt: Optional[str] = None
     threads: Optional[int] = None
     gpu_layers: Optional[int] = None
     cpu_repack: Optional[str] = None
     ctx: int = 16384
 
-    def search_config(self) -> Any:
-        from tts_cli.cli.runtime import make_config
+    def search_config(self) -> SearchConfig:
+        """The common settings, checked (a UsageError names the bad flag)."""
+        return SearchConfig(**{name: getattr(self, name) for name in _COMMON})
 
-        return make_config(
-            n=self.n, temperature=self.temperature, top_p=self.top_p, max_tokens=self.max_tokens,
-            budget=self.budget, seed=self.seed, aggregate=self.aggregate, beam_width=self.beam_width,
-            max_depth=self.max_depth, step_tokens=self.step_tokens, iterations=self.iterations,
-            rounds=self.rounds, c_puct=self.c_puct,
-        )
+    def strategy_options(self, strategy: Optional[str] = None) -> Options:
+        """The options of ``strategy`` (default: the chosen one), checked."""
+        return get_strategy(strategy or self.strategy).make_options(self.options)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every setting by name, with each strategy flag's value in place of ``options``."""
+        values: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name == "options":
+                values.update(flag_values(self.options))
+            else:
+                values[f.name] = getattr(self, f.name)
+        return values
 
 
 _HELP = "Search"
 _OPTIONS: dict[str, Any] = {
     "strategy": Annotated[str, typer.Option("--strategy", "-s", help="Search strategy (see `tts strategies`).", rich_help_panel=_HELP)],
-    "n": Annotated[int, typer.Option("-n", "--samples", help="Number of samples / expansions per step.", rich_help_panel=_HELP)],
     "policy": Annotated[Optional[str], typer.Option("--policy", "-p", help="Policy model: a models.toml name or a .gguf path.", rich_help_panel="Models")],
     "verifier": Annotated[Optional[str], typer.Option("--verifier", "-v", help="Verifier model (the policy's name shares its engine).", rich_help_panel="Models")],
     "verifier_kind": Annotated[Optional[str], typer.Option("--verifier-kind", help="judge or token-prm (default: from models.toml).", rich_help_panel="Models")],
     "models_file": Annotated[Optional[Path], typer.Option("--models", help="Extra models.toml (overrides built-ins).", rich_help_panel="Models")],
-    "temperature": Annotated[float, typer.Option(help="Sampling temperature (greedy always uses 0).", rich_help_panel=_HELP)],
-    "top_p": Annotated[float, typer.Option("--top-p", help="Nucleus sampling threshold.", rich_help_panel=_HELP)],
-    "max_tokens": Annotated[int, typer.Option("--max-tokens", help="Token limit per sampled solution.", rich_help_panel=_HELP)],
-    "budget": Annotated[Optional[int], typer.Option("--budget", help="Hard cap on generated policy tokens per question.", rich_help_panel=_HELP)],
-    "seed": Annotated[int, typer.Option(help="Random seed: the same seed gives the same run.", rich_help_panel=_HELP)],
-    "aggregate": Annotated[str, typer.Option(help="Step scores -> solution score: last, min, prod, mean.", rich_help_panel=_HELP)],
-    "beam_width": Annotated[int, typer.Option("--beam-width", "-m", help="Beams kept (beam), subtree width (dvts), children (mcts).", rich_help_panel=_HELP)],
-    "max_depth": Annotated[int, typer.Option("--max-depth", help="Step-level search: most steps per solution.", rich_help_panel=_HELP)],
-    "step_tokens": Annotated[int, typer.Option("--step-tokens", help="Step-level search: token limit per step.", rich_help_panel=_HELP)],
-    "iterations": Annotated[int, typer.Option(help="mcts: search iterations.", rich_help_panel=_HELP)],
-    "rounds": Annotated[int, typer.Option(help="refine: critique/revise rounds at most.", rich_help_panel=_HELP)],
-    "c_puct": Annotated[float, typer.Option("--c-puct", help="mcts: exploration constant of PUCT.", rich_help_panel=_HELP)],
     "system_prompt": Annotated[Optional[str], typer.Option("--system-prompt", help="Replace the system prompt.", rich_help_panel=_HELP)],
     "threads": Annotated[Optional[int], typer.Option(help="CPU threads (default: all cores).", rich_help_panel="Hardware")],
     "gpu_layers": Annotated[Optional[int], typer.Option("--gpu-layers", help="Layers offloaded to a GPU (-1 all; default from models.toml).", rich_help_panel="Hardware")],
@@ -80,22 +78,88 @@ _OPTIONS: dict[str, Any] = {
 }
 
 
-def search_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Give ``command(settings: SearchSettings, ...)`` the shared options as CLI parameters."""
-    defaults = SearchSettings()
+def listed_flags(info: StrategyInfo) -> list[str]:
+    """What `tts strategies` lists for a strategy: the common settings it reads, --verifier when
+    it reads scores, and its own options (each by its first spelling)."""
+    common = [d.spec.flag for d in _COMMON.values() if d.name in info.reads]
+    return common + (["--verifier"] if info.reads_scores else []) + [d.spec.flag for d in declarations(info.options)]
+
+
+def with_search_options(command: Callable[..., Any], *, without: Sequence[str] = ()) -> Callable[..., Any]:
+    """The Typer callback of ``command(settings: SearchSettings, ...)``: its own parameters, then
+    every shared option except those named in ``without`` (they keep their defaults): the common
+    search settings, each registered strategy's flags, the models and the hardware."""
     own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "settings"]
-    shared = [
-        inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=getattr(defaults, f.name), annotation=_OPTIONS[f.name])
-        for f in fields(SearchSettings)
-    ]
+    shared, dests = _shared_parameters(without)
+    clashes = sorted({p.name for p in own} & {p.name for p in shared})
+    if clashes:
+        raise TypeError(f"option {clashes[0]!r} of `{command.__name__}` clashes with a shared search option")
 
-    @functools.wraps(command)
-    def wrapper(**kwargs: Any) -> Any:
-        settings = SearchSettings(**{f.name: kwargs.pop(f.name) for f in fields(SearchSettings)})
-        return command(settings=settings, **kwargs)
+    def call(values: dict[str, Any]) -> Any:
+        options = {dest: values.pop(dest) for dest in dests}
+        settings = SearchSettings(options=options, **{p.name: values.pop(p.name) for p in shared if p.name not in dests})
+        return command(settings=settings, **values)
 
-    params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + shared
-    wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-    wrapper.__annotations__ = {p.name: p.annotation for p in params}
-    del wrapper.__wrapped__  # Typer must read the new signature, not the command's own
-    return wrapper
+    return _function(command.__name__, command.__doc__, own + shared, call)
+
+
+def _shared_parameters(without: Sequence[str]) -> tuple[list[inspect.Parameter], set[str]]:
+    """The shared parameters in SearchSettings order (strategy flags where ``options`` is), and
+    the names of the strategy flags among them."""
+    flags = strategy_flags()
+    names = {f.name for f in fields(SearchSettings)}
+    clashing = [flag for flag in flags if flag.dest in names]
+    if clashing:
+        flag = clashing[0]
+        raise TypeError(f"option {flag.flags[0]} of {', '.join(flag.owners)} clashes with a shared search option")
+    params: list[inspect.Parameter] = []
+    for f in fields(SearchSettings):
+        if f.name in without:
+            continue
+        if f.name == "options":
+            for flag in flags:
+                option = typer.Option(*flag.flags, help=flag.help, rich_help_panel=_HELP)
+                params.append(_parameter(flag.dest, flag.type, flag.default, option))
+        elif f.name in _COMMON:
+            declared = _COMMON[f.name]
+            option = typer.Option(*declared.spec.flags, help=declared.spec.help, rich_help_panel=_HELP)
+            params.append(_parameter(f.name, declared.type, declared.default, option))
+        else:
+            kind = inspect.Parameter.KEYWORD_ONLY
+            params.append(inspect.Parameter(f.name, kind, default=f.default, annotation=_OPTIONS[f.name]))
+    return params, {flag.dest for flag in flags}
+
+
+def _parameter(name: str, kind: Any, default: Any, option: Any) -> inspect.Parameter:
+    annotation = Annotated[Optional[kind] if default is None else kind, option]  # type: ignore[valid-type]
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+
+
+def _function(
+    name: str, doc: Optional[str], params: Sequence[inspect.Parameter], call: Callable[[dict[str, Any]], Any]
+) -> Callable[..., Any]:
+    """A plain function ``name(*, <params>)`` that returns ``call({param: value})``.
+
+    Typer reads a command's CLI parameters from its callback's signature (``inspect.signature``
+    and the annotations), so options generated at run time must be real parameters of a real
+    function. It is compiled from a one-line ``def`` whose names are checked identifiers and whose
+    annotations and defaults are passed by reference, as ``collections.namedtuple`` and
+    ``dataclasses`` build theirs; this relies on no private Typer or Click module and not on
+    ``__signature__`` (an implementation detail of ``inspect``).
+    """
+    namespace: dict[str, Any] = {"_call": call}
+    args = []
+    for i, p in enumerate(params):
+        if not p.name.isidentifier() or keyword.iskeyword(p.name) or p.name.startswith("_"):
+            raise ValueError(f"not a parameter name: {p.name!r}")
+        namespace[f"_t{i}"] = p.annotation
+        if p.default is inspect.Parameter.empty:
+            args.append(f"{p.name}: _t{i}")
+        else:
+            namespace[f"_d{i}"] = p.default
+            args.append(f"{p.name}: _t{i} = _d{i}")
+    signature = f"*, {', '.join(args)}" if args else ""
+    exec(f"def {name}({signature}):\n    return _call(dict(locals()))\n", namespace)  # noqa: S102
+    function: Callable[..., Any] = namespace[name]
+    function.__doc__ = doc
+    return function

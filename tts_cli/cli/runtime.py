@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -10,52 +9,17 @@ from typing import Any, Optional
 from tts_cli.engine.types import Engine, EngineOptions
 from tts_cli.env import Environment
 from tts_cli.errors import UsageError
-from tts_cli.strategies import SearchConfig
+from tts_cli.strategies import Options, SearchConfig
 
 MAX_CTX = 1 << 24
 
 
-def make_config(
-    *,
-    n: int,
-    temperature: float,
-    top_p: float,
-    max_tokens: int,
-    budget: Optional[int],
-    seed: int,
-    **search: Any,
-) -> SearchConfig:
-    """A SearchConfig from command-line values, with every impossible value a usage error."""
-    from tts_cli.verifiers import AGGREGATIONS
-
-    if n < 1:
-        raise UsageError(f"-n must be at least 1 (got {n})")
-    if not math.isfinite(temperature) or temperature < 0:
-        raise UsageError(f"--temperature must be >= 0 (got {temperature})")
-    if not 0 < top_p <= 1:
-        raise UsageError(f"--top-p must be in (0, 1] (got {top_p})")
-    if max_tokens < 1:
-        raise UsageError(f"--max-tokens must be at least 1 (got {max_tokens})")
-    if budget is not None and budget < 1:
-        raise UsageError(f"--budget must be a positive number of tokens (got {budget})")
-    width = search.get("beam_width", 2)
-    if width < 1:
-        raise UsageError(f"--beam-width must be at least 1 (got {width})")
-    if search.get("aggregate", "last") not in AGGREGATIONS:
-        raise UsageError(f"--aggregate must be one of {', '.join(AGGREGATIONS)} (got {search['aggregate']!r})")
-    for option in ("max_depth", "iterations", "rounds", "step_tokens"):
-        if option in search and search[option] < 1:
-            raise UsageError(f"--{option.replace('_', '-')} must be at least 1 (got {search[option]})")
-    if not math.isfinite(search.get("c_puct", 1.0)) or search.get("c_puct", 1.0) < 0:
-        raise UsageError(f"--c-puct must be >= 0 (got {search['c_puct']})")
-    return SearchConfig(
-        n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens, budget=budget, seed=seed, **search
-    )
-
-
-def check_strategy_options(strategy: str, config: SearchConfig) -> None:
-    if strategy in ("beam", "dvts") and config.beam_width > config.n:
-        raise UsageError(f"--beam-width ({config.beam_width}) cannot exceed -n ({config.n}) for {strategy}")
+def check_strategy_options(strategy: str, options: Options, config: SearchConfig) -> None:
+    """Options declared ``at_most_n`` (beam's and dvts's --beam-width) may not exceed -n."""
+    above = options.above_n(config.n)
+    if above:
+        declared, value = above[0]
+        raise UsageError(f"{declared.spec.flag} ({value}) cannot exceed -n ({config.n}) for {strategy}")
 
 
 @dataclass
@@ -133,7 +97,12 @@ class ModelLoader:
         return self._engines[key]
 
     def is_server(self, ref: Optional[str]) -> bool:
-        """Whether ``ref`` (None: the default policy) is served by an inference server."""
+        """Whether ``ref`` (None: the default policy) is served by an inference server. A .gguf
+        path is local without looking at the file (a missing one fails when it is loaded)."""
+        from tts_cli.config import looks_like_path
+
+        if ref is not None and looks_like_path(ref):
+            return False
         return bool(self.spec(ref).backend == "openai")
 
     def load_verifier(self, ref: Optional[str], kind: Optional[str]) -> Any:
@@ -174,6 +143,7 @@ class Session:
     loader: ModelLoader
     verifier_ref: Optional[str] = None
     verifier_kind: Optional[str] = None
+    options: Optional[Options] = None  # the strategy's own (None: its defaults)
 
     def for_problem(self) -> "Session":
         """A session for one of several problems solved at once: the same engines, but its own cost
@@ -183,7 +153,7 @@ class Session:
         return Session(
             config=self.config, strategy=self.strategy, policy=UsageScope(self.policy),
             verifier=self.loader.load_verifier(self.verifier_ref, self.verifier_kind), prompts=self.prompts,
-            loader=self.loader, verifier_ref=self.verifier_ref, verifier_kind=self.verifier_kind,
+            loader=self.loader, verifier_ref=self.verifier_ref, verifier_kind=self.verifier_kind, options=self.options,
         )
 
     def solve(self, question: str, tree: Any = None) -> Any:
@@ -191,7 +161,7 @@ class Session:
 
         return solve(
             question, strategy=self.strategy, policy=self.policy, config=self.config,
-            prompts=self.prompts, verifier=self.verifier, tree=tree,
+            prompts=self.prompts, verifier=self.verifier, tree=tree, options=self.options,
         )
 
     def close(self) -> None:
@@ -200,11 +170,13 @@ class Session:
 
 def check_settings(settings: Any) -> SearchConfig:
     """Validate options and the strategy before any model is loaded (fail fast on typos)."""
-    from tts_cli.strategies import get_strategy
+    from tts_cli.strategies import available, get_strategy
 
     config = settings.search_config()
+    for other in available():  # every strategy flag is checked, whichever strategy runs
+        settings.strategy_options(other.name)
     info = get_strategy(settings.strategy)
-    check_strategy_options(settings.strategy, config)
+    check_strategy_options(settings.strategy, settings.strategy_options(), config)
     if info.needs_verifier and settings.verifier is None:
         raise UsageError(f"strategy {settings.strategy} needs a verifier: pass --verifier MODEL")
     kind = getattr(settings, "verifier_kind", None)
@@ -249,7 +221,7 @@ def open_session(
     return Session(
         config=config, strategy=settings.strategy, policy=policy, verifier=verifier,
         prompts=prompt_set("math", settings.system_prompt), loader=loader,
-        verifier_ref=settings.verifier, verifier_kind=settings.verifier_kind,
+        verifier_ref=settings.verifier, verifier_kind=settings.verifier_kind, options=settings.strategy_options(),
     )
 
 
@@ -277,7 +249,7 @@ def samples_per_problem(strategy: str, config: Any) -> int:
     from tts_cli.strategies import get_strategy
 
     info = get_strategy(strategy)
-    return 1 if getattr(info, "deterministic", strategy == "greedy") else max(1, config.n)
+    return 1 if info.deterministic else max(1, config.n)
 
 
 def default_local_workers(ctx: int, samples: int, max_tokens: int) -> int:

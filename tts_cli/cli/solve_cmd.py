@@ -12,10 +12,9 @@ from typing import Annotated, Any, Callable, Iterator, Optional
 
 import typer
 
-from tts_cli.cli.options import SearchSettings, search_options
+from tts_cli.cli.options import SearchSettings, with_search_options
 
 
-@search_options
 def solve(
     settings: SearchSettings,
     source: Annotated[
@@ -265,5 +264,5 @@ def _deferred_interrupt() -> Iterator[None]:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("solve")(solve)
+    app.command("solve")(with_search_options(solve))
 

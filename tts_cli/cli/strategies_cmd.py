@@ -14,27 +14,29 @@ def strategies(
     """List the search strategies with one line each and their options."""
     from rich.table import Table
 
+    from tts_cli.cli.options import listed_flags
     from tts_cli.env import Environment
     from tts_cli.strategies import available
 
     env = Environment()
     infos = available()
+    flags = {i.name: listed_flags(i) for i in infos}
     if as_json:
         rows = [
-            {"name": i.name, "summary": i.summary, "needs_verifier": i.needs_verifier, "options": list(i.options)}
+            {"name": i.name, "summary": i.summary, "needs_verifier": i.needs_verifier, "options": flags[i.name]}
             for i in infos
         ]
         env.stdout.write(json.dumps(rows) + "\n")
         return
     if not env.stdout_isatty:
         for i in infos:
-            env.stdout.write(f"{i.name}\t{i.summary}\t{' '.join(i.options)}\n")
+            env.stdout.write(f"{i.name}\t{i.summary}\t{' '.join(flags[i.name])}\n")
         return
     table = Table(show_edge=False, header_style="bold")
     for column in ("strategy", "what it does", "verifier", "options"):
         table.add_column(column)
     for i in infos:
-        table.add_row(i.name, i.summary, "needed" if i.needs_verifier else "optional", " ".join(i.options))
+        table.add_row(i.name, i.summary, "needed" if i.needs_verifier else "optional", " ".join(flags[i.name]))
     env.out.print(table)
 
 

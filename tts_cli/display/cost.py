@@ -6,7 +6,8 @@ from typing import Optional
 
 from rich.table import Table
 
-from tts_cli.cost import Cost, ModelUsage, human_count
+from tts_cli.cost import Cost, ModelUsage
+from tts_cli.units import human_count
 
 
 def cost_table(cost: Cost) -> Table:

@@ -5,7 +5,9 @@ are not thread-safe). Failures that may pass — HTTP 408/429/5xx, refused or re
 are retried with exponential backoff (``Retry-After`` honoured, both capped); a request that gets
 no answer within the timeout is not retried (the server is busy with it, sending it again only
 adds load). ``abort()`` shuts every open socket, so threads blocked in a request return at once
-(Ctrl-C must not wait for a long generation to finish).
+(Ctrl-C must not wait for a long generation to finish). A proxy is used as urllib would use it
+(``http_proxy``/``https_proxy``/``no_proxy``, see ``tts_cli.proxies``): plain HTTP is sent to it with
+absolute URLs, HTTPS goes through a CONNECT tunnel.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any, Callable, Optional
 from urllib.parse import urlsplit
 
 from tts_cli.errors import ContextOverflowError, ServerError
+from tts_cli.proxies import Proxy, proxy_for
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _CONTEXT_WORDS = ("context length", "context window", "context size", "maximum context", "too long")
@@ -62,6 +65,11 @@ class HTTPClient:
         self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
+        self._proxy = _proxy(base_url, name)
+        if self._proxy is not None and not self._https:  # absolute URLs; HTTPS tunnels instead
+            self._path = f"http://{parts.netloc.rpartition('@')[2]}{self._path}"
+            if self._proxy.authorization:
+                self._headers["Proxy-Authorization"] = self._proxy.authorization
         self.timeout = timeout
         self.max_retries = max_retries
         self.backoff = backoff
@@ -137,19 +145,15 @@ class HTTPClient:
             attempt += 1
         tries = f"{attempt + 1} attempt{'s' if attempt else ''}"
         if "refused" in last_error or "resolve" in last_error or "unreachable" in last_error:
-            raise ServerError(f"{self.name}: cannot reach the server at {self.base_url}: {last_error} ({tries})")
+            via = f" through the proxy {self._proxy.describe()}" if self._proxy is not None else ""
+            raise ServerError(f"{self.name}: cannot reach the server at {self.base_url}{via}: {last_error} ({tries})")
         raise ServerError(f"{self.name}: {method} {url} failed after {tries}: {last_error}")
 
     def _connection(self) -> tuple[http.client.HTTPConnection, bool]:
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             return conn, True
-        if self._https:
-            conn = http.client.HTTPSConnection(
-                self._host, self._port, timeout=self.timeout, context=ssl.create_default_context()
-            )
-        else:
-            conn = http.client.HTTPConnection(self._host, self._port, timeout=self.timeout)
+        conn = self._new_connection()
         self._local.conn = conn
         with self._lock:
             if self._closed.is_set():  # abort() ran after the caller's check: do not start a request
@@ -157,6 +161,17 @@ class HTTPClient:
                 raise Aborted(f"{self.name}: request to {self.base_url} cancelled")
             self._open.add(conn)
         return conn, False
+
+    def _new_connection(self) -> http.client.HTTPConnection:
+        proxy = self._proxy
+        host, port = (proxy.host, proxy.port) if proxy is not None else (self._host, self._port)
+        if not self._https:
+            return http.client.HTTPConnection(host, port, timeout=self.timeout)
+        conn = http.client.HTTPSConnection(host, port, timeout=self.timeout, context=ssl.create_default_context())
+        if proxy is not None:
+            tunnel_headers = {"Proxy-Authorization": proxy.authorization} if proxy.authorization else None
+            conn.set_tunnel(self._host, self._port, headers=tunnel_headers)
+        return conn
 
     def _discard(self, conn: http.client.HTTPConnection) -> None:
         if getattr(self._local, "conn", None) is conn:
@@ -183,6 +198,16 @@ class HTTPClient:
         if status == 404:
             return Refused(f"{self.name}: {url} not found ({detail}); check base_url (usually ends in /v1) and model", status)
         return Refused(f"{self.name}: the server rejected the request to {url} ({detail})", status)
+
+
+def _proxy(base_url: str, name: str) -> Optional[Proxy]:
+    try:
+        proxy = proxy_for(base_url)
+    except ValueError as exc:
+        raise ServerError(f"{name}: {exc} (from http_proxy/https_proxy)") from None
+    if proxy is not None and proxy.scheme != "http":
+        raise ServerError(f"{name}: proxy {proxy.describe()} for {base_url}: only http:// proxies are supported")
+    return proxy
 
 
 def _retry_after(value: Optional[str]) -> Optional[float]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import faulthandler
+import functools
 import os
 import time
 from dataclasses import dataclass, field
@@ -112,9 +113,9 @@ class LlamaEngine:
         self._ll = ll = _init_backend(options.verbose)
         self.path = Path(path)
         self.options = options
-        self._model = None
-        self._ctx = None
-        self._batch = None
+        self._model: Any = None
+        self._ctx: Any = None
+        self._batch: Any = None
         self._scheduler: Optional[Scheduler] = None
 
         model_params = ll.llama_model_default_params()
@@ -234,7 +235,7 @@ class LlamaEngine:
             chunk, chunk_params = prefixes[start : start + wave], params[start : start + wave]
             if self._batching():
                 request = Request(
-                    run=lambda c=chunk, p=chunk_params: self._start_generation(c, p, usage),
+                    run=functools.partial(self._start_generation, chunk, chunk_params, usage),
                     cells=self._cells_needed(chunk, chunk_params), sequences=len(chunk),
                 )
                 results.extend(self._scheduler.submit(request))  # type: ignore[union-attr]
@@ -414,13 +415,16 @@ class LlamaEngine:
             if self._batching():
                 distinct = {tuple(p) for p in chunk}
                 request = Request(
-                    run=lambda c=chunk: _Finished(self._score_wave(c, candidates, usage)),
+                    run=functools.partial(self._score_request, chunk, candidates, usage),
                     cells=sum(len(p) for p in distinct), sequences=len(distinct),
                 )
                 out.extend(self._scheduler.submit(request))  # type: ignore[union-attr]
             else:
                 out.extend(self._score_wave(chunk, candidates, usage))
         return out
+
+    def _score_request(self, chunk: Sequence[Tokens], candidates: Sequence[int], usage: ModelUsage) -> "_Finished":
+        return _Finished(self._score_wave(chunk, candidates, usage))
 
     def _score_wave(self, chunk: Sequence[Tokens], candidates: Sequence[int], usage: ModelUsage) -> list[list[float]]:
         out: list[list[float]] = [[] for _ in chunk]

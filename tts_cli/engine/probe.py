@@ -57,7 +57,7 @@ def build_facts() -> dict[str, Any]:
 
 def _devices(ll: Any) -> list[dict[str, str]]:
     """ggml's backend devices (CPU, CUDA0, Metal, Vulkan0 …); empty if the build hides them."""
-    lib = getattr(getattr(ll, "llama_cpp", None), "_lib", None)
+    lib: Any = getattr(getattr(ll, "llama_cpp", None), "_lib", None)
     try:
         count_fn, get_fn = lib.ggml_backend_dev_count, lib.ggml_backend_dev_get
         name_fn, desc_fn, type_fn = lib.ggml_backend_dev_name, lib.ggml_backend_dev_description, lib.ggml_backend_dev_type

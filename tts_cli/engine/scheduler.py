@@ -148,7 +148,7 @@ class Scheduler:
         self._fail_all(EngineClosedError("the engine was closed while this request ran"))
 
     def _admit(self) -> list[Request]:
-        admitted = []
+        admitted: list[Request] = []
         while self._waiting and self.admission.fits(self._waiting[0], len(self._running) + len(admitted)):
             request = self._waiting.pop(0)
             self.admission.take(request)

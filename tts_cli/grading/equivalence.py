@@ -27,7 +27,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Sequence
 
-from tts_cli.grading.extract import matching_brace
+from tts_cli.grading.extract import BOX_COMMANDS, THOUSANDS, matching_brace
 
 # Longer answers are not real final answers; parsing them could take sympy arbitrarily long.
 _MAX_SYMPY_CHARS = 1000
@@ -44,7 +44,6 @@ _WORKER_CODE = (
 )
 
 _WRAPPERS: tuple[tuple[str, str], ...] = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
-_BOX_COMMANDS: tuple[str, ...] = ("\\boxed", "\\fbox")
 _TEXT_COMMANDS: tuple[str, ...] = ("\\text", "\\textbf", "\\mathrm", "\\mbox")
 _KEY_REPLACEMENTS: tuple[tuple[str, str], ...] = (
     ("\\dfrac", "\\frac"),
@@ -57,7 +56,6 @@ _KEY_REPLACEMENTS: tuple[tuple[str, str], ...] = (
 )
 _WHITESPACE = re.compile(r"\s+")
 _DECIMAL = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)")
-_THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d*)?")
 _SLASH_FRACTION = re.compile(r"(-?\d{1,100})/(\d{1,100})")
 _LATEX_FRACTION = re.compile(r"(-?)\\frac\{(\d{1,100})\}\{(\d{1,100})\}")
 _WORDS = re.compile(r"[A-Za-z][A-Za-z ]*")
@@ -143,7 +141,7 @@ def _peel_once(text: str) -> str:
             closer
         ):
             return text[len(opener) : len(text) - len(closer)]
-    return _strip_command(text, _BOX_COMMANDS)
+    return _strip_command(text, BOX_COMMANDS)
 
 
 def _strip_command(text: str, commands: tuple[str, ...]) -> str:
@@ -182,7 +180,7 @@ def _fast_verdict(a: str, b: str) -> bool | None:
 
 
 def _as_decimal(key: str) -> Decimal | None:
-    if _THOUSANDS.fullmatch(key):
+    if THOUSANDS.fullmatch(key):
         key = key.replace(",", "")
     if not _DECIMAL.fullmatch(key):
         return None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-_BOX_COMMANDS: tuple[str, ...] = ("\\boxed", "\\fbox")
+BOX_COMMANDS: tuple[str, ...] = ("\\boxed", "\\fbox")
 # Each failed candidate costs one scan to the end of the text, so only a few of the last
 # boxes are tried; this keeps the search linear even on "\boxed{\boxed{\boxed{..." garbage.
 _MAX_BOX_CANDIDATES = 8
@@ -21,7 +21,8 @@ _LEADING_NUMBER_THEN_WORDS = re.compile(r"(-?\$?\d[\d,]*(?:\.\d+)?%?)\s+[A-Za-z]
 # A maximal number-ish token; commas are sorted out afterwards instead of in the pattern,
 # because a lookahead-checked thousands-group pattern backtracks quadratically.
 _NUMBER_TOKEN = re.compile(r"-?\$?\d[\d,]*(?:\.\d+)?(?:/\d+)?")
-_THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+# "1,234", "-1,234.5" or "1,234." (a period with no decimals, as "1234." is a decimal too).
+THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d*)?")
 
 
 def extract_answer(text: str) -> str | None:
@@ -66,7 +67,7 @@ def _last_boxed(text: str) -> str | None:
 def _box_command_ends(text: str) -> list[int]:
     """Indices just past the last few box commands, the latest first."""
     ends: list[int] = []
-    for command in _BOX_COMMANDS:
+    for command in BOX_COMMANDS:
         position = len(text)
         while len(ends) < 2 * _MAX_BOX_CANDIDATES:
             position = text.rfind(command, 0, position)
@@ -184,13 +185,13 @@ def _last_number(text: str) -> str | None:
 def _sort_out_commas(token: str) -> str:
     """``1,234`` is one number; in ``1,2,3`` or ``5,`` the last piece is the number."""
     token = token.rstrip(",")
-    if "," not in token or _THOUSANDS.fullmatch(token):
+    if "," not in token or THOUSANDS.fullmatch(token):
         return token
     return token.rsplit(",", 1)[1]
 
 
 def _normalise_thousands(answer: str) -> str:
     answer = answer.strip()
-    if _THOUSANDS.fullmatch(answer):
+    if THOUSANDS.fullmatch(answer):
         return answer.replace(",", "")
     return answer

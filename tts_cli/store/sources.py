@@ -23,6 +23,7 @@ from typing import IO, BinaryIO, Callable, Optional
 
 from tts_cli.config import ModelSource
 from tts_cli.errors import DownloadError
+from tts_cli.proxies import proxy_for
 
 CHUNK_SIZE = 1024 * 1024
 CONNECT_TIMEOUT = 5.0
@@ -131,13 +132,13 @@ def _probe(parsed: urllib.parse.SplitResult, timeout: float) -> None:
 
 
 def _endpoint(parsed: urllib.parse.SplitResult) -> tuple:
-    host = parsed.hostname or ""
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    proxy = urllib.request.getproxies().get(parsed.scheme)
-    if proxy and not urllib.request.proxy_bypass(host):
-        proxied = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
-        return proxied.hostname or host, proxied.port or 80
-    return host, port
+    try:
+        proxy = proxy_for(parsed.geturl())
+    except ValueError as exc:
+        raise DownloadError(str(exc)) from None
+    if proxy is not None:
+        return proxy.host, proxy.port
+    return parsed.hostname or "", parsed.port or (443 if parsed.scheme == "https" else 80)
 
 
 def _reason(error: object) -> str:

@@ -9,6 +9,7 @@ what was downloaded; ``status`` reports ``verified`` when it matches the registr
 from __future__ import annotations
 
 import contextlib
+import functools
 import glob
 import hashlib
 import os
@@ -17,23 +18,17 @@ import signal
 import sys
 import tempfile
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, List, Optional
+
+from filelock import FileLock, Timeout
 
 from tts_cli.config import ModelSource, ModelSpec
 from tts_cli.errors import DownloadError, ModelError
 from tts_cli.gguf import validate_gguf
 from tts_cli.paths import models_dir
 from tts_cli.store import sources as fetchers
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
-
-STALE_AFTER_S = 3600.0  # without a lock, a .part file untouched this long is left over
 
 
 @dataclass(frozen=True)
@@ -109,6 +104,7 @@ class ModelStore:
     # -- getting ---------------------------------------------------------------------------
 
     def ensure(self, spec: ModelSpec, progress: Optional[ProgressCallback] = None) -> Path:
+        """The model's path, pulled first when it is not downloaded."""
         if self.is_downloaded(spec):
             return self.path_for(spec)
         return self.pull(spec, progress)
@@ -150,12 +146,11 @@ class ModelStore:
     def _download(self, spec: ModelSpec, source: ModelSource, report: ProgressCallback) -> Path:
         self.root.mkdir(parents=True, exist_ok=True)
         final = self.root / spec.file
-        with _file_lock(self.root / f"{spec.file}.lock") as waited:
-            if waited:
-                report(PullProgress(spec.name, "wait", source.describe()))
-                if self.is_downloaded(spec):
-                    return final  # another process just finished the same download
-            self._clean_stale_parts(spec, locked=fcntl is not None)
+        on_wait = functools.partial(report, PullProgress(spec.name, "wait", source.describe()))
+        with _file_lock(self.root / f"{spec.file}.lock", on_wait) as waited:
+            if waited and self.is_downloaded(spec):
+                return final  # another process just finished the same download
+            self._clean_stale_parts(spec)
             self._check_space(spec)
             report(PullProgress(spec.name, "source", source.describe(), total=spec.size))
             with _termination_as_exit():
@@ -240,16 +235,10 @@ class ModelStore:
         marker_temp.write_text(f"{digest}  {final.name}\n", encoding="utf-8")
         os.replace(marker_temp, marker)
 
-    def _clean_stale_parts(self, spec: ModelSpec, locked: bool) -> None:
-        """Remove leftovers of interrupted downloads of this file. Under the lock nobody else is
-        writing them; without one (no fcntl) only long-untouched ones are removed."""
-        now = time.time()
+    def _clean_stale_parts(self, spec: ModelSpec) -> None:
+        """Remove leftovers of interrupted downloads of this file (under the lock: nobody else is
+        writing them)."""
         for leftover in self.root.glob(glob.escape(spec.file) + ".part-*"):
-            try:
-                if not locked and now - leftover.stat().st_mtime < STALE_AFTER_S:
-                    continue
-            except OSError:
-                continue
             fetchers.remove_path(leftover)
 
     def _check_space(self, spec: ModelSpec) -> None:
@@ -300,22 +289,21 @@ def _print_failures(event: PullProgress) -> None:
 
 
 @contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[bool]:
-    """Exclusive lock across processes; yields whether we had to wait for it."""
-    if fcntl is None:  # pragma: no cover - Windows
-        yield False
-        return
-    with path.open("a") as handle:
-        waited = False
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            waited = True
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield waited
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+def _file_lock(path: Path, on_wait: Callable[[], None]) -> Iterator[bool]:
+    """Exclusive lock across processes (POSIX and Windows); calls ``on_wait`` before blocking
+    when another process holds it, and yields whether it had to wait."""
+    lock = FileLock(str(path))
+    waited = False
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        waited = True
+        on_wait()
+        lock.acquire()
+    try:
+        yield waited
+    finally:
+        lock.release()
 
 
 @contextlib.contextmanager

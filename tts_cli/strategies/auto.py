@@ -13,14 +13,15 @@ The decision, its reason and the votes at every stage are recorded in ``info["ro
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Optional
 
 from tts_cli.grading import group_equivalent
 from tts_cli.strategies import beam
-from tts_cli.strategies.base import SearchContext, SearchResult
+from tts_cli.strategies.base import SearchContext, SearchResult, finish, options_of
+from tts_cli.strategies.options import Options, option
 from tts_cli.strategies.registry import register
-from tts_cli.strategies.steps import Sample, best_index, sample_full, score_samples
+from tts_cli.strategies.steps import Sample, best_index, max_depth_option, sample_full, score_samples, step_tokens_option
 
 PILOT = 2  # samples in the pilot batch (fewer when -n is smaller)
 CONFIDENT = 0.5  # mean verifier score of a unanimous pilot's answer that counts as confident
@@ -56,10 +57,23 @@ def route_decision(votes: list[int], total: int, confidence: Optional[float], st
     return None
 
 
+@dataclass(frozen=True)
+class AutoOptions(Options):
+    """The options of the beam search a still-split question goes to (with a verifier)."""
+
+    width: int = option(
+        2, "--beam-width", "-m", help="Beams kept when a split question goes to beam search.",
+        minimum=1,
+    )  # fmt: skip
+    max_depth: int = max_depth_option()
+    step_tokens: int = step_tokens_option()
+
+
 @register(
     "auto",
     summary="Compute-optimal: samples in doubling stages until the vote is settled; beam search if still split.",
-    options=("-n", "--budget", "--verifier", "--beam-width", "--temperature", "--max-tokens", "--aggregate"),
+    options=AutoOptions,
+    reads_scores=True,
 )
 def run(ctx: SearchContext) -> SearchResult:
     n = max(1, ctx.config.n)
@@ -86,14 +100,16 @@ def run(ctx: SearchContext) -> SearchResult:
 
     share = vote["share"]
     if ctx.verifier is not None and _budget_left(ctx):
-        width = max(1, min(ctx.config.beam_width, n))
+        options = options_of(ctx, AutoOptions)
+        width = max(1, min(options.width, n))
         beams = max(2 * width, n // 4)
         # the search gets as many tokens as `beams` more samples would take (and no more than --budget)
         mean_sample = sum(s.candidate.tokens for s in samples) / max(1, len(samples))
         allowance = ctx.tree.total_tokens + max(1, round(beams * mean_sample))
         budget = allowance if ctx.config.budget is None else min(ctx.config.budget, allowance)
         route["beam_budget"] = budget - ctx.tree.total_tokens
-        searched = beam.run(replace(ctx, config=replace(ctx.config, n=beams, beam_width=width, budget=budget)))
+        beam_options = beam.BeamOptions(width=width, max_depth=options.max_depth, step_tokens=options.step_tokens)
+        searched = beam.run(replace(ctx, config=replace(ctx.config, n=beams, budget=budget), options=beam_options))
         if searched.answer is not None:
             offset = len(samples)
             candidates = [s.candidate for s in samples] + searched.candidates
@@ -152,11 +168,9 @@ def _result(ctx: SearchContext, samples: list[Sample], vote: dict[str, Any], rou
     info = {"route": {**route, "samples": len(samples)}, "votes": vote["votes"]}
     best = vote["best"]
     if not best:
-        return SearchResult(answer=None, chosen=None, candidates=candidates, info=info)
+        return finish(ctx, candidates, None, info)
     member = best_index([candidates[i].score or 0.0 for i in best]) or 0
-    chosen = best[member]
-    ctx.tree.mark_chosen(candidates[chosen].node_id or 0)
-    return SearchResult(answer=candidates[chosen].answer, chosen=chosen, candidates=candidates, info=info)
+    return finish(ctx, candidates, best[member], info)
 
 
 def _budget_left(ctx: SearchContext) -> bool:

@@ -2,28 +2,33 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional, Sequence, TypeVar
 
 from tts_cli.engine.types import Engine, SamplingParams
+from tts_cli.strategies.options import Options, option
 from tts_cli.tree import SearchTree
+from tts_cli.verifiers.aggregate import AGGREGATIONS
 
 
 @dataclass(frozen=True)
-class SearchConfig:
-    n: int = 4
-    temperature: float = 0.8
-    top_p: float = 0.95
-    max_tokens: int = 1024
-    seed: int = 0
-    budget: Optional[int] = None  # hard cap on generated policy tokens
-    aggregate: str = "last"  # step scores -> solution score: last | min | prod | mean
-    beam_width: int = 2  # M: beams kept per step (beam), width of each subtree (dvts), children per expansion (mcts)
-    max_depth: int = 40  # step-level search: at most this many steps per solution
-    step_tokens: int = 256  # step-level search: token limit of one step
-    iterations: int = 8  # mcts: selection/expansion/evaluation/backpropagation rounds
-    c_puct: float = 1.0  # mcts: exploration constant of the PUCT rule
-    rounds: int = 3  # refine: critique/revise rounds at most
+class SearchConfig(Options):
+    """The settings every strategy shares (a strategy's own are in its options class)."""
+
+    n: int = option(4, "-n", "--samples", help="Number of samples / expansions per step.", minimum=1)
+    temperature: float = option(0.8, "--temperature", help="Sampling temperature (greedy always uses 0).", minimum=0)
+    top_p: float = option(0.95, "--top-p", help="Nucleus sampling threshold.", rule=(lambda p: 0 < p <= 1, "must be in (0, 1]"))
+    max_tokens: int = option(1024, "--max-tokens", help="Token limit per sampled solution.", minimum=1)
+    seed: int = option(0, "--seed", help="Random seed: the same seed gives the same run.")
+    budget: Optional[int] = option(
+        None, "--budget", help="Hard cap on generated policy tokens per question.",
+        rule=(lambda b: b >= 1, "must be a positive number of tokens"),
+    )  # fmt: skip
+    # the same for every strategy that reads verifier scores (and for the bench's shared scored pool)
+    aggregate: str = option(
+        "last", "--aggregate", help="Step scores -> solution score: last, min, prod, mean.", choices=AGGREGATIONS
+    )
 
     def sampling(self, index: int = 0, **overrides: Any) -> SamplingParams:
         values: dict[str, Any] = {
@@ -64,6 +69,19 @@ class SearchContext:
     config: SearchConfig
     tree: SearchTree
     verifier: Any = None
+    options: Optional[Options] = None  # the strategy's own options (None: its defaults)
+
+
+O = TypeVar("O", bound=Options)
+
+
+def options_of(ctx: SearchContext, kind: type[O]) -> O:
+    """The running strategy's options: ``ctx.options``, which must be a ``kind``, or its defaults."""
+    if ctx.options is None:
+        return kind()
+    if not isinstance(ctx.options, kind):
+        raise TypeError(f"this strategy takes {kind.__name__}, not {type(ctx.options).__name__}")
+    return ctx.options
 
 
 @dataclass
@@ -72,6 +90,36 @@ class SearchResult:
     chosen: Optional[int]  # index into candidates
     candidates: list[Candidate]
     info: dict[str, Any] = field(default_factory=dict)
+
+
+def finish(
+    ctx: SearchContext, candidates: list[Candidate], chosen: Optional[int], info: Optional[dict[str, Any]] = None
+) -> SearchResult:
+    """The end of every search: the chosen candidate (None: no answer) is marked in the tree."""
+    info = {} if info is None else info
+    if chosen is None:
+        return SearchResult(answer=None, chosen=None, candidates=candidates, info=info)
+    ctx.tree.mark_chosen(candidates[chosen].node_id or 0)
+    return SearchResult(answer=candidates[chosen].answer, chosen=chosen, candidates=candidates, info=info)
+
+
+@dataclass
+class Pool:
+    """The first N samples of a shared sample pool, as a poolable strategy's ``select`` sees them
+    (``tts bench`` reads every N from one pool of max(N) samples)."""
+
+    answers: Sequence[Optional[str]]
+    scores: Optional[Sequence[float]] = None  # aggregated verifier scores; None for an unscored pool
+    grouping: Optional[Callable[[], list[list[int]]]] = field(default=None, repr=False)  # precomputed groups
+
+    @functools.cached_property
+    def groups(self) -> list[list[int]]:
+        """The groups of equivalent answers (indices), computed on first use."""
+        if self.grouping is not None:
+            return self.grouping()
+        from tts_cli.grading import group_equivalent
+
+        return group_equivalent(list(self.answers))
 
 
 def capped_tokens(config: SearchConfig, samples: int, spent: int = 0, limit: Optional[int] = None) -> int:

@@ -10,35 +10,51 @@ at ``--max-depth`` or when the token budget is spent; the best finished solution
 
 from __future__ import annotations
 
-from tts_cli.strategies.base import SearchContext, SearchResult
+from dataclasses import dataclass
+
+from tts_cli.strategies.base import SearchContext, SearchResult, finish, options_of
+from tts_cli.strategies.options import Options, option
 from tts_cli.strategies.registry import register
-from tts_cli.strategies.steps import STEP_SEARCH_OPTIONS, Partial, Stepper, pick_best, require_verifier, settle_tree, spread
+from tts_cli.strategies.steps import (
+    Partial,
+    Stepper,
+    max_depth_option,
+    pick_best,
+    require_verifier,
+    settle_tree,
+    spread,
+    step_tokens_option,
+)
+
+
+@dataclass(frozen=True)
+class BeamOptions(Options):
+    width: int = option(2, "--beam-width", "-m", help="Beams kept per step (M).", minimum=1, at_most_n=True)
+    max_depth: int = max_depth_option()
+    step_tokens: int = step_tokens_option()
 
 
 @register(
     "beam",
     summary="Step-level beam search: keep the M best partial solutions by verifier score, expand each into N/M steps.",
+    options=BeamOptions,
     needs_verifier=True,
-    options=(
-        "-n",
-        "--beam-width",
-        *STEP_SEARCH_OPTIONS,
-    ),
 )
 def run(ctx: SearchContext) -> SearchResult:
     verifier = require_verifier(ctx, "beam")
     config = ctx.config
+    options = options_of(ctx, BeamOptions)
     n = max(1, config.n)
-    width = max(1, min(config.beam_width, n))
+    width = max(1, min(options.width, n))
     how = config.aggregate
-    stepper = Stepper(ctx)
+    stepper = Stepper(ctx, step_tokens=options.step_tokens)
     frontier: list[Partial] = [stepper.root()]
     finished: list[Partial] = []
     pruned = 0
     depth = 0
     stopped = "all beams finished"
     while frontier:
-        if depth >= config.max_depth:
+        if depth >= options.max_depth:
             stopped = "depth limit"
             break
         children = stepper.expand(frontier, spread(n, len(frontier)))
@@ -81,8 +97,4 @@ def run(ctx: SearchContext) -> SearchResult:
         "stopped": stopped,
         "aggregate": how,
     }
-    chosen = pick_best(candidates)
-    if chosen is None:
-        return SearchResult(answer=None, chosen=None, candidates=candidates, info=info)
-    ctx.tree.mark_chosen(candidates[chosen].node_id or 0)
-    return SearchResult(answer=candidates[chosen].answer, chosen=chosen, candidates=candidates, info=info)
+    return finish(ctx, candidates, pick_best(candidates), info)

@@ -2,27 +2,36 @@
 
 from __future__ import annotations
 
-from tts_cli.strategies.base import SearchContext, SearchResult
+from typing import Optional
+
+from tts_cli.strategies.base import Candidate, Pool, SearchContext, SearchResult, finish
+from tts_cli.strategies.options import Options
 from tts_cli.strategies.registry import register
 from tts_cli.strategies.steps import pick_best, require_verifier, sample_full, score_samples
+
+
+def select(pool: Pool, options: Options) -> Optional[int]:
+    """The best-scored sample with an answer (``pick_best``); None when it has no answer."""
+    if pool.scores is None:
+        raise ValueError("best-of-n needs verifier scores")
+    candidates = [Candidate(text="", answer=a, tokens=0, finish_reason="", score=s) for a, s in zip(pool.answers, pool.scores)]
+    chosen = pick_best(candidates)
+    return chosen if chosen is not None and pool.answers[chosen] is not None else None
 
 
 @register(
     "best-of-n",
     summary="N samples in one batch; the verifier scores every step; the best aggregated score wins.",
     needs_verifier=True,
-    options=("-n", "--temperature", "--top-p", "--max-tokens", "--budget", "--verifier", "--aggregate"),
+    select=select,
 )
 def run(ctx: SearchContext) -> SearchResult:
     verifier = require_verifier(ctx, "best-of-n")
     samples = sample_full(ctx, max(1, ctx.config.n))
     if not samples:
-        return SearchResult(answer=None, chosen=None, candidates=[], info={"reason": "budget exhausted"})
+        return finish(ctx, [], None, {"reason": "budget exhausted"})
     score_samples(ctx, verifier, samples)
     candidates = [s.candidate for s in samples]
-    chosen = pick_best(candidates)
+    chosen = select(Pool([c.answer for c in candidates], [c.score or 0.0 for c in candidates]), Options())
     info = {"aggregate": ctx.config.aggregate, "scores": [c.score for c in candidates]}
-    if chosen is None or candidates[chosen].answer is None:
-        return SearchResult(answer=None, chosen=None, candidates=candidates, info=info)
-    ctx.tree.mark_chosen(candidates[chosen].node_id or 0)
-    return SearchResult(answer=candidates[chosen].answer, chosen=chosen, candidates=candidates, info=info)
+    return finish(ctx, candidates, chosen, info)

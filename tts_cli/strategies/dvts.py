@@ -10,36 +10,55 @@ or the budget is dropped, and with no finished subtree the answer is None.
 
 from __future__ import annotations
 
-from tts_cli.strategies.base import SearchContext, SearchResult
+from dataclasses import dataclass
+
+from tts_cli.strategies.base import SearchContext, SearchResult, finish, options_of
+from tts_cli.strategies.options import Options, option
 from tts_cli.strategies.registry import register
-from tts_cli.strategies.steps import STEP_SEARCH_OPTIONS, Partial, Stepper, best_index, pick_best, require_verifier, settle_tree
+from tts_cli.strategies.steps import (
+    Partial,
+    Stepper,
+    best_index,
+    max_depth_option,
+    pick_best,
+    require_verifier,
+    settle_tree,
+    step_tokens_option,
+)
+
+
+@dataclass(frozen=True)
+class DvtsOptions(Options):
+    width: int = option(
+        2, "--beam-width", "-m", help="Width M of each of the N/M subtrees.", minimum=1,
+        at_most_n=True,
+    )  # fmt: skip
+    max_depth: int = max_depth_option()
+    step_tokens: int = step_tokens_option()
 
 
 @register(
     "dvts",
     summary="Diverse verifier tree search: N/M independent greedy step-level searches of width M.",
+    options=DvtsOptions,
     needs_verifier=True,
-    options=(
-        "-n",
-        "--beam-width",
-        *STEP_SEARCH_OPTIONS,
-    ),
 )
 def run(ctx: SearchContext) -> SearchResult:
     verifier = require_verifier(ctx, "dvts")
     config = ctx.config
+    options = options_of(ctx, DvtsOptions)
     n = max(1, config.n)
-    width = max(1, min(config.beam_width, n))
+    width = max(1, min(options.width, n))
     subtrees = max(1, n // width)
     how = config.aggregate
-    stepper = Stepper(ctx)
+    stepper = Stepper(ctx, step_tokens=options.step_tokens)
     current: dict[int, Partial] = {i: stepper.root() for i in range(subtrees)}  # unfinished subtrees
     finished: list[Partial] = []
     subtree_of: dict[int, int] = {}  # finished node id -> subtree index
     depth = 0
     stopped = "all subtrees finished"
     while current:
-        if depth >= config.max_depth:
+        if depth >= options.max_depth:
             stopped = "depth limit"
             break
         order = sorted(current)
@@ -84,8 +103,4 @@ def run(ctx: SearchContext) -> SearchResult:
         "stopped": stopped,
         "aggregate": how,
     }
-    chosen = pick_best(candidates)
-    if chosen is None:
-        return SearchResult(answer=None, chosen=None, candidates=candidates, info=info)
-    ctx.tree.mark_chosen(candidates[chosen].node_id or 0)
-    return SearchResult(answer=candidates[chosen].answer, chosen=chosen, candidates=candidates, info=info)
+    return finish(ctx, candidates, pick_best(candidates), info)

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 from tts_cli.grading import majority_answer
-from tts_cli.strategies.base import SearchContext, SearchResult
+from tts_cli.strategies.base import Pool, SearchContext, SearchResult, finish
+from tts_cli.strategies.options import Options
 from tts_cli.strategies.registry import register
 from tts_cli.strategies.steps import sample_full
+
+
+def select(pool: Pool, options: Options) -> Optional[int]:
+    """``majority_answer``'s rule: the first member of the largest group, the earliest on ties."""
+    return max(pool.groups, key=len)[0] if pool.groups else None
 
 
 @register(
     "majority",
     summary="N samples in one batch; the most common (mathematically equivalent) answer wins.",
-    options=("-n", "--temperature", "--top-p", "--max-tokens", "--budget"),
+    select=select,
 )
 def run(ctx: SearchContext) -> SearchResult:
     candidates = [s.candidate for s in sample_full(ctx, ctx.config.n)]
@@ -20,7 +28,4 @@ def run(ctx: SearchContext) -> SearchResult:
     for group in groups:
         for i in group:
             candidates[i].score = len(group) / len(candidates)
-    if chosen is None:
-        return SearchResult(answer=None, chosen=None, candidates=candidates, info={"votes": votes})
-    ctx.tree.mark_chosen(candidates[chosen].node_id or 0)
-    return SearchResult(answer=candidates[chosen].answer, chosen=chosen, candidates=candidates, info={"votes": votes})
+    return finish(ctx, candidates, chosen, {"votes": votes})

@@ -28,22 +28,25 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
+from tts_cli.engine.types import Completion
 from tts_cli.grading import extract_answer
-from tts_cli.strategies.base import Candidate, SearchContext, SearchResult, capped_tokens
+from tts_cli.strategies.base import Candidate, SearchContext, SearchResult, capped_tokens, finish, options_of
+from tts_cli.strategies.options import Options, option
 from tts_cli.strategies.registry import register
 from tts_cli.strategies.steps import (
-    STEP_SEARCH_OPTIONS,
     Partial,
     Stepper,
     aggregate,
     generate,
     has_boxed_answer,
+    max_depth_option,
     pick_best,
     require_verifier,
     settle_tree,
     split_steps,
+    step_tokens_option,
 )
 from tts_cli.tree import FINISHED, PRUNED
 
@@ -110,178 +113,232 @@ def most_visited_path(stats: dict[int, Stat], children: dict[int, list[int]], ro
 # ---------------------------------------------------------------------------------- the search
 
 
+@dataclass(frozen=True)
+class MctsOptions(Options):
+    iterations: int = option(8, "--iterations", help="Search iterations.", minimum=1)
+    children: int = option(2, "--beam-width", "-m", help="Children per expansion.", minimum=1)
+    c_puct: float = option(1.0, "--c-puct", help="Exploration constant of PUCT.", minimum=0)
+    max_depth: int = max_depth_option()
+    step_tokens: int = step_tokens_option()
+
+
 @register(
     "mcts",
     summary="Monte Carlo tree search over steps: PUCT selection, verifier values, rollouts to an answer.",
+    options=MctsOptions,
+    reads=("temperature", "top_p", "max_tokens", "budget"),
     needs_verifier=True,
-    options=(
-        "--iterations",
-        "--beam-width",
-        "--c-puct",
-        *STEP_SEARCH_OPTIONS,
-    ),
 )
 def run(ctx: SearchContext) -> SearchResult:
-    verifier = require_verifier(ctx, "mcts")
-    config = ctx.config
-    how = config.aggregate
-    width = max(1, config.beam_width)
-    stepper = Stepper(ctx)
-    root = stepper.root()
-    partials: dict[int, Partial] = {0: root}
-    stats: dict[int, Stat] = {0: Stat()}
-    children: dict[int, list[int]] = {}
-    terminal: dict[int, float] = {}  # node -> value, for nodes never to expand
-    candidates: list[Candidate] = []
-    rollouts = 0
-    iterations = 0
-    stopped = "iterations done"
+    search = _Search(ctx, require_verifier(ctx, "mcts"), options_of(ctx, MctsOptions))
+    for _ in range(max(0, search.options.iterations)):
+        if not search.iterate():
+            break
+    return search.result()
 
-    for _ in range(max(0, config.iterations)):
-        # 1. selection
+
+@dataclass
+class _Rollout:
+    completion: Completion
+    cost: int
+    steps: list[str]
+
+
+class _Search:
+    """The state of one search; ``iterate`` runs the four steps of one iteration."""
+
+    def __init__(self, ctx: SearchContext, verifier: Any, options: MctsOptions) -> None:
+        self.ctx = ctx
+        self.tree = ctx.tree
+        self.verifier = verifier
+        self.options = options
+        self.how = ctx.config.aggregate
+        self.width = max(1, options.children)
+        self.stepper = Stepper(ctx, step_tokens=options.step_tokens)
+        self.partials: dict[int, Partial] = {0: self.stepper.root()}
+        self.stats: dict[int, Stat] = {0: Stat()}
+        self.children: dict[int, list[int]] = {}
+        self.terminal: dict[int, float] = {}  # node -> value, for nodes never to expand
+        self.candidates: list[Candidate] = []
+        self.rollouts = 0
+        self.iterations = 0
+        self.stopped = "iterations done"
+
+    def iterate(self) -> bool:
+        """One iteration; False when the budget is spent before its expansion."""
+        path = self.select()
+        node = path[-1]
+        if node in self.terminal:
+            self.iterations += 1
+            backpropagate(self.stats, path, self.terminal[node])
+            return True
+        leaf = self.partials[node]
+        if self.tree.nodes[node].depth >= self.options.max_depth or self.stepper.room(leaf) <= 0:
+            self.iterations += 1
+            self._end_at(path, leaf)
+            return True
+        expanded = self.stepper.expand([leaf], [self.width])  # one batched generate call
+        if expanded is None:
+            self.stopped = "budget exhausted"
+            return False
+        self.iterations += 1
+        kids = expanded[0]
+        if not kids:
+            self._end_at(path, leaf)
+            return True
+        self.children[node] = [k.node_id for k in kids]
+        self.partials.update((k.node_id, k) for k in kids)
+        self.evaluate(path, kids)
+        return True
+
+    # 1. selection
+    def select(self) -> list[int]:
+        """The path from the root, by PUCT, to a node not expanded yet or a terminal one."""
         path = [0]
         node = 0
-        while node in children and node not in terminal:
-            kids = children[node]
-            node = kids[select_child([stats[k] for k in kids], stats[node].visits, config.c_puct)]
+        while node in self.children and node not in self.terminal:
+            kids = self.children[node]
+            node = kids[select_child([self.stats[k] for k in kids], self.stats[node].visits, self.options.c_puct)]
             path.append(node)
-        if node in terminal:
-            iterations += 1
-            backpropagate(stats, path, terminal[node])
-            continue
-        leaf = partials[node]
-        if ctx.tree.nodes[node].depth >= config.max_depth or stepper.room(leaf) <= 0:
-            terminal[node] = leaf.score(how)
-            stepper.prune(leaf)
-            iterations += 1
-            backpropagate(stats, path, terminal[node])
-            continue
+        return path
 
-        # 2. expansion: one batched generate call
-        expanded = stepper.expand([leaf], [width])
-        if expanded is None:
-            stopped = "budget exhausted"
-            break
-        iterations += 1
-        kids_p = expanded[0]
-        if not kids_p:
-            terminal[node] = leaf.score(how)
-            stepper.prune(leaf)
-            backpropagate(stats, path, terminal[node])
-            continue
-        children[node] = [k.node_id for k in kids_p]
-        for kid in kids_p:
-            partials[kid.node_id] = kid
+    def _end_at(self, path: list[int], leaf: Partial) -> None:
+        """``leaf`` will never be expanded: its own score is its value from now on."""
+        self.terminal[leaf.node_id] = leaf.score(self.how)
+        self.stepper.prune(leaf)
+        backpropagate(self.stats, path, self.terminal[leaf.node_id])
 
-        # 3. evaluation: rollouts (one batched generate call) + one verifier call
-        open_kids = [k for k in kids_p if not k.finished and stepper.room(k) > 0]
-        rollout_of: dict[int, tuple[Any, int, list[str]]] = {}
-        if open_kids:
-            cap = capped_tokens(config, len(open_kids), spent=ctx.tree.total_tokens)
-            if cap > 0:
-                params = [
-                    config.sampling(10_000 + rollouts + i, max_tokens=min(cap, stepper.room(k)))
-                    for i, k in enumerate(open_kids)
-                ]
-                completions, costs = generate(ctx, [k.prefix for k in open_kids], params)
-                stepper.calls += 1
-                rollouts += len(open_kids)
-                for kid, completion, cost in zip(open_kids, completions, costs):
-                    rollout_of[kid.node_id] = (completion, cost, split_steps(completion.text))
+    # 3. evaluation (and 4. backpropagation of each child's value)
+    def evaluate(self, path: list[int], kids: list[Partial]) -> None:
+        rollouts = self._roll_out(kids)
+        step_scores, rollout_scores = self._score(kids, rollouts)
+        priors = priors_from_scores(step_scores)
+        for pos, kid in enumerate(kids):
+            kid.scores.append(step_scores[pos])
+            meta = {**self.tree.nodes[kid.node_id].meta, "prior": priors[pos]}
+            self.tree.update(kid.node_id, score=step_scores[pos], meta=meta)
+            self.stats[kid.node_id] = Stat(prior=priors[pos])
+            value = self._value(kid, rollouts.get(kid.node_id), rollout_scores[pos])
+            backpropagate(self.stats, path + [kid.node_id], value)
+            self._show_stats(kid.node_id)
+        for ancestor in path[1:]:
+            self._show_stats(ancestor)
+
+    def _roll_out(self, kids: list[Partial]) -> dict[int, _Rollout]:
+        """Every open child completed to a full solution, in one batched generate call."""
+        open_kids = [k for k in kids if not k.finished and self.stepper.room(k) > 0]
+        if not open_kids:
+            return {}
+        cap = capped_tokens(self.ctx.config, len(open_kids), spent=self.tree.total_tokens)
+        if cap <= 0:
+            return {}
+        params = [
+            self.ctx.config.sampling(10_000 + self.rollouts + i, max_tokens=min(cap, self.stepper.room(k)))
+            for i, k in enumerate(open_kids)
+        ]
+        completions, costs = generate(self.ctx, [k.prefix for k in open_kids], params)
+        self.stepper.calls += 1
+        self.rollouts += len(open_kids)
+        return {
+            kid.node_id: _Rollout(completion, cost, split_steps(completion.text))
+            for kid, completion, cost in zip(open_kids, completions, costs)
+        }
+
+    def _score(self, kids: list[Partial], rollouts: dict[int, _Rollout]) -> tuple[list[float], list[list[float]]]:
+        """Each child's new step and every step of its rollout, scored in one verifier call."""
         solutions: list[list[str]] = []
         owners: list[tuple[int, int]] = []  # (kid position, 0 for the step itself, j for rollout step j)
-        for pos, kid in enumerate(kids_p):
+        for pos, kid in enumerate(kids):
             solutions.append(kid.steps)
             owners.append((pos, 0))
-            if kid.node_id in rollout_of:
-                rsteps = rollout_of[kid.node_id][2]
+            if kid.node_id in rollouts:
+                rsteps = rollouts[kid.node_id].steps
                 for j in range(1, len(rsteps) + 1):
                     solutions.append(kid.steps + rsteps[:j])
                     owners.append((pos, j))
-        results = verifier.score(ctx.question, solutions, last_only=True)
-        stepper.verifier_calls += 1
-        step_score = [0.0] * len(kids_p)
-        rollout_scores: list[list[float]] = [[] for _ in kids_p]
+        results = self.verifier.score(self.ctx.question, solutions, last_only=True)
+        self.stepper.verifier_calls += 1
+        step_scores = [0.0] * len(kids)
+        rollout_scores: list[list[float]] = [[] for _ in kids]
         for (pos, j), scores in zip(owners, results):
             value = float(scores[-1]) if len(scores) else 0.0
             if j == 0:
-                step_score[pos] = value
+                step_scores[pos] = value
             else:
                 rollout_scores[pos].append(value)
+        return step_scores, rollout_scores
 
-        priors = priors_from_scores(step_score)
-        for pos, kid in enumerate(kids_p):
-            kid.scores.append(step_score[pos])
-            ctx.tree.update(kid.node_id, score=step_score[pos], meta={**ctx.tree.nodes[kid.node_id].meta, "prior": priors[pos]})
-            stats[kid.node_id] = Stat(prior=priors[pos])
-            if kid.finished:
-                value = kid.score(how)
-                terminal[kid.node_id] = value
-                stepper.finish(kid)
-                candidates.append(kid.candidate(how))
-            elif kid.node_id in rollout_of:
-                completion, cost, _ = rollout_of[kid.node_id]
-                full_scores = kid.scores + rollout_scores[pos]
-                value = aggregate(full_scores, how)
-                text = kid.text + kid.stop + completion.text
-                done = completion.finish_reason == "eos" or has_boxed_answer(completion.text)
-                answer = extract_answer(text) if done else None
-                rnode = ctx.tree.add(
-                    kid.node_id,
-                    completion.text,
-                    cost,
-                    status=FINISHED if done else PRUNED,
-                    score=value,
+    def _value(self, kid: Partial, rollout: Optional[_Rollout], rollout_scores: list[float]) -> float:
+        """A child's value: its finished solution's score, its rollout's, or (no rollout: budget or
+        --max-tokens) its step score alone."""
+        if kid.finished:
+            value = kid.score(self.how)
+            self.terminal[kid.node_id] = value
+            self.stepper.finish(kid)
+            self.candidates.append(kid.candidate(self.how))
+            return value
+        if rollout is not None:
+            return self._record_rollout(kid, rollout, rollout_scores)
+        return kid.score(self.how)
+
+    def _record_rollout(self, kid: Partial, rollout: _Rollout, rollout_scores: list[float]) -> float:
+        completion, cost = rollout.completion, rollout.cost
+        value = aggregate(kid.scores + rollout_scores, self.how)
+        text = kid.text + kid.stop + completion.text
+        done = completion.finished or has_boxed_answer(completion.text)
+        answer = extract_answer(text) if done else None
+        node = self.tree.add(
+            kid.node_id,
+            completion.text,
+            cost,
+            status=FINISHED if done else PRUNED,
+            score=value,
+            answer=answer,
+            meta={"kind": "rollout", "finish_reason": completion.finish_reason, "step_scores": rollout_scores},
+        )
+        if done:
+            self.candidates.append(
+                Candidate(
+                    text=text,
                     answer=answer,
-                    meta={"kind": "rollout", "finish_reason": completion.finish_reason, "step_scores": rollout_scores[pos]},
+                    tokens=kid.tokens + cost,
+                    finish_reason=completion.finish_reason,
+                    node_id=node.id,
+                    score=value,
                 )
-                if done:
-                    candidates.append(
-                        Candidate(
-                            text=text,
-                            answer=answer,
-                            tokens=kid.tokens + cost,
-                            finish_reason=completion.finish_reason,
-                            node_id=rnode.id,
-                            score=value,
-                        )
-                    )
-            else:  # no rollout (budget or --max-tokens): the step score alone
-                value = kid.score(how)
-            # 4. backpropagation
-            backpropagate(stats, path + [kid.node_id], value)
-            meta = dict(ctx.tree.nodes[kid.node_id].meta)
-            meta.update(visits=stats[kid.node_id].visits, value=stats[kid.node_id].q)
-            ctx.tree.update(kid.node_id, meta=meta)
-        for ancestor in path[1:]:
-            meta = dict(ctx.tree.nodes[ancestor].meta)
-            meta.update(visits=stats[ancestor].visits, value=stats[ancestor].q)
-            ctx.tree.update(ancestor, meta=meta)
+            )
+        return value
 
-    settle_tree(ctx.tree)
-    best_path = most_visited_path(stats, children)
-    info: dict[str, Any] = {
-        "iterations": iterations,
-        "rollouts": rollouts,
-        "expansions": stepper.expansions,
-        "generate_calls": stepper.calls,
-        "verifier_calls": stepper.verifier_calls,
-        "root_visits": stats[0].visits,
-        "most_visited_path": best_path[1:],
-        "visits": {k: stats[k].visits for k in children.get(0, [])},
-        "stopped": stopped,
-        "aggregate": how,
-    }
-    if not candidates:
-        return SearchResult(answer=None, chosen=None, candidates=candidates, info=info)
-    end = best_path[-1]
-    below = [i for i, c in enumerate(candidates) if end != 0 and end in {n.id for n in ctx.tree.path(c.node_id or 0)}]
-    if below:
-        local = pick_best([candidates[i] for i in below])
-        chosen = below[local or 0]
-        info["choice"] = "most visited path"
-    else:
-        chosen = pick_best(candidates) or 0
-        info["choice"] = "best finished solution"
-    ctx.tree.mark_chosen(candidates[chosen].node_id or 0)
-    return SearchResult(answer=candidates[chosen].answer, chosen=chosen, candidates=candidates, info=info)
+    def _show_stats(self, node: int) -> None:
+        meta = dict(self.tree.nodes[node].meta)
+        meta.update(visits=self.stats[node].visits, value=self.stats[node].q)
+        self.tree.update(node, meta=meta)
+
+    # the answer
+    def result(self) -> SearchResult:
+        settle_tree(self.tree)
+        best_path = most_visited_path(self.stats, self.children)
+        info: dict[str, Any] = {
+            "iterations": self.iterations,
+            "rollouts": self.rollouts,
+            "expansions": self.stepper.expansions,
+            "generate_calls": self.stepper.calls,
+            "verifier_calls": self.stepper.verifier_calls,
+            "root_visits": self.stats[0].visits,
+            "most_visited_path": best_path[1:],
+            "visits": {k: self.stats[k].visits for k in self.children.get(0, [])},
+            "stopped": self.stopped,
+            "aggregate": self.how,
+        }
+        if not self.candidates:
+            return finish(self.ctx, self.candidates, None, info)
+        end = best_path[-1]
+        candidates = self.candidates
+        below = [i for i, c in enumerate(candidates) if end != 0 and end in {n.id for n in self.tree.path(c.node_id or 0)}]
+        if below:
+            chosen = below[pick_best([candidates[i] for i in below]) or 0]
+            info["choice"] = "most visited path"
+        else:
+            chosen = pick_best(candidates) or 0
+            info["choice"] = "best finished solution"
+        return finish(self.ctx, candidates, chosen, info)

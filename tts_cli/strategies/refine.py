@@ -9,11 +9,14 @@ With a verifier the best-scored version wins (the later one on ties); without on
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Optional
 
+from tts_cli.engine.types import Completion
 from tts_cli.grading import extract_answer
 from tts_cli.prompts import critique_finds_error, critique_messages, revise_messages
-from tts_cli.strategies.base import Candidate, SearchContext, SearchResult, capped_tokens
+from tts_cli.strategies.base import Candidate, SearchContext, SearchResult, capped_tokens, finish, options_of
+from tts_cli.strategies.options import Options, option
 from tts_cli.strategies.registry import register
 from tts_cli.strategies.steps import aggregate, generate, has_boxed_answer, split_steps
 from tts_cli.tree import FINISHED, PRUNED
@@ -35,44 +38,83 @@ def verifier_critique(step_scores: list[float], steps: list[str]) -> tuple[bool,
     )
 
 
+@dataclass(frozen=True)
+class RefineOptions(Options):
+    rounds: int = option(3, "--rounds", help="Critique/revise rounds at most.", minimum=1)
+
+
 @register(
     "refine",
     summary="Self-correction: draft, critique (verifier or the model itself), revise; stops when no error is found.",
-    needs_verifier=False,
-    options=("--rounds", "--temperature", "--top-p", "--max-tokens", "--budget", "--verifier", "--aggregate"),
+    options=RefineOptions,
+    reads=("temperature", "top_p", "max_tokens", "budget"),
+    reads_scores=True,
 )
 def run(ctx: SearchContext) -> SearchResult:
-    config = ctx.config
-    tree = ctx.tree
-    verifier = ctx.verifier if ctx.verifier is not None and hasattr(ctx.verifier, "score") else None
-    how = config.aggregate
-    candidates: list[Candidate] = []
-    steps_of: dict[int, list[str]] = {}  # candidate index -> steps
-    calls = {"generate": 0, "verifier": 0, "seed": 0}
-    history: list[dict[str, Any]] = []
+    refinement = _Refinement(ctx)
+    draft = refinement.add_version(list(ctx.prompt), 0, "draft")
+    if draft is None:
+        return finish(ctx, [], None, {"reason": "budget exhausted"})
+    current, rounds, stopped = refinement.rounds(draft, options_of(ctx, RefineOptions).rounds)
+    return refinement.result(current, rounds, stopped)
 
-    def ask(prefix: list[int], temperature: Optional[float] = None) -> Optional[Any]:
+
+class _Refinement:
+    """The versions of one solution, their critiques and the calls they took."""
+
+    def __init__(self, ctx: SearchContext) -> None:
+        self.ctx = ctx
+        self.tree = ctx.tree
+        self.verifier: Any = ctx.verifier if ctx.verifier is not None and hasattr(ctx.verifier, "score") else None
+        self.candidates: list[Candidate] = []
+        self.steps_of: dict[int, list[str]] = {}  # candidate index -> steps
+        self.scored: set[int] = set()  # candidate indices the verifier scored
+        self.history: list[dict[str, Any]] = []
+        self.generate_calls = 0
+        self.verifier_calls = 0
+        self.seed_index = 0
+
+    def rounds(self, current: int, limit: int) -> tuple[int, int, str]:
+        """Critique and revise at most ``limit`` times: (last version, revisions, why it stopped)."""
+        rounds = 0
+        for _ in range(max(0, limit)):
+            critique = self.critique(current)
+            if critique is None:
+                return current, rounds, "budget exhausted"
+            error, text, node = critique
+            self.history.append({"round": rounds + 1, "error": error, "critique_node": node})
+            if not error:
+                return current, rounds, "no error found"
+            revised = self.revise(current, text, node)
+            if revised is None:
+                return current, rounds, "budget exhausted"
+            rounds += 1
+            current = revised
+        return current, rounds, "rounds done"
+
+    def ask(self, prefix: list[int], temperature: Optional[float] = None) -> Optional[tuple[Completion, int]]:
         """One sequence: generation is inherently sequential here (each step needs the last)."""
-        cap = capped_tokens(config, 1, spent=tree.total_tokens)
+        cap = capped_tokens(self.ctx.config, 1, spent=self.tree.total_tokens)
         if cap <= 0:
             return None
         overrides: dict[str, Any] = {"max_tokens": cap}
         if temperature is not None:
             overrides["temperature"] = temperature
-        params = config.sampling(calls["seed"], **overrides)
-        calls["seed"] += 1
-        completions, costs = generate(ctx, [prefix], [params])
-        calls["generate"] += 1
+        params = self.ctx.config.sampling(self.seed_index, **overrides)
+        self.seed_index += 1
+        completions, costs = generate(self.ctx, [prefix], [params])
+        self.generate_calls += 1
         return completions[0], costs[0]
 
-    def add_version(prefix: list[int], parent: int, kind: str) -> Optional[int]:
-        got = ask(prefix)
+    def add_version(self, prefix: list[int], parent: int, kind: str) -> Optional[int]:
+        """A draft or revision below node ``parent``: its candidate index (None: budget spent)."""
+        got = self.ask(prefix)
         if got is None:
             return None
         completion, cost = got
         answer = extract_answer(completion.text)
-        done = completion.finish_reason == "eos" or has_boxed_answer(completion.text)
-        node = tree.add(
+        done = completion.finished or has_boxed_answer(completion.text)
+        node = self.tree.add(
             parent,
             completion.text,
             cost,
@@ -80,7 +122,7 @@ def run(ctx: SearchContext) -> SearchResult:
             answer=answer,
             meta={"kind": kind, "finish_reason": completion.finish_reason},
         )
-        candidates.append(
+        self.candidates.append(
             Candidate(
                 text=completion.text,
                 answer=answer,
@@ -89,85 +131,65 @@ def run(ctx: SearchContext) -> SearchResult:
                 node_id=node.id,
             )
         )
-        steps_of[len(candidates) - 1] = split_steps(completion.text)
-        return len(candidates) - 1
+        self.steps_of[len(self.candidates) - 1] = split_steps(completion.text)
+        return len(self.candidates) - 1
 
-    def verifier_scores(index: int) -> list[float]:
-        steps = steps_of[index]
+    def score(self, index: int) -> list[float]:
+        """The verifier's step scores of version ``index``; its aggregate becomes its score."""
+        steps = self.steps_of[index]
         if not steps:
             scores: list[float] = []
         else:
-            scores = [float(x) for x in verifier.score(ctx.question, [steps])[0]]
-            calls["verifier"] += 1
-        cand = candidates[index]
-        cand.score = aggregate(scores, how)
-        node = tree.nodes[cand.node_id or 0]
-        tree.update(node.id, score=cand.score, meta={**node.meta, "step_scores": scores})
+            scores = [float(x) for x in self.verifier.score(self.ctx.question, [steps])[0]]
+            self.verifier_calls += 1
+        cand = self.candidates[index]
+        cand.score = aggregate(scores, self.ctx.config.aggregate)
+        node = self.tree.nodes[cand.node_id or 0]
+        self.tree.update(node.id, score=cand.score, meta={**node.meta, "step_scores": scores})
+        self.scored.add(index)
         return scores
 
-    stopped = "rounds done"
-    current = add_version(list(ctx.prompt), 0, "draft")
-    if current is None:
-        return SearchResult(answer=None, chosen=None, candidates=[], info={"reason": "budget exhausted"})
-    rounds = 0
-    scored: set[int] = set()
-    for _ in range(max(0, config.rounds)):
-        solution = candidates[current]
-        # critique
-        if verifier is not None:
-            scores = verifier_scores(current)
-            scored.add(current)
-            error, text = verifier_critique(scores, steps_of[current])
-            critique_node = tree.add(
-                solution.node_id or 0, text, 0, status=FINISHED, meta={"kind": "critique", "source": "verifier"}
-            )
+    def critique(self, index: int) -> Optional[tuple[bool, str, int]]:
+        """(error found, critique text, its node) for version ``index``; None: budget spent."""
+        solution = self.candidates[index]
+        if self.verifier is not None:
+            error, text = verifier_critique(self.score(index), self.steps_of[index])
+            meta: dict[str, Any] = {"kind": "critique", "source": "verifier"}
+            return error, text, self.tree.add(solution.node_id or 0, text, 0, status=FINISHED, meta=meta).id
+        prefix = self.ctx.policy.chat_prompt(critique_messages(self.ctx.question, solution.text))
+        got = self.ask(prefix, temperature=0.0)
+        if got is None:
+            return None
+        completion, cost = got
+        meta = {"kind": "critique", "source": "policy", "finish_reason": completion.finish_reason}
+        node = self.tree.add(solution.node_id or 0, completion.text, cost, status=FINISHED, meta=meta)
+        return critique_finds_error(completion.text), completion.text, node.id
+
+    def revise(self, index: int, critique: str, critique_node: int) -> Optional[int]:
+        """Version ``index`` revised after ``critique``: the new version's index (None: budget spent)."""
+        prefix = self.ctx.policy.chat_prompt(revise_messages(self.ctx.question, self.candidates[index].text, critique))
+        return self.add_version(prefix, critique_node, "revision")
+
+    def result(self, current: int, rounds: int, stopped: str) -> SearchResult:
+        """With a verifier the best-scored version wins, else the last; a version cut off by the
+        budget or --max-tokens only wins when no version is complete."""
+        if self.verifier is not None and current not in self.scored:
+            self.score(current)
+        candidates = self.candidates
+
+        def complete(i: int) -> bool:
+            return self.tree.nodes[candidates[i].node_id or 0].status == FINISHED
+
+        if self.verifier is not None:
+            chosen = max(range(len(candidates)), key=lambda i: (complete(i), candidates[i].score or 0.0, i))
         else:
-            prefix = ctx.policy.chat_prompt(critique_messages(ctx.question, solution.text))
-            got = ask(prefix, temperature=0.0)
-            if got is None:
-                stopped = "budget exhausted"
-                break
-            completion, cost = got
-            text = completion.text
-            error = critique_finds_error(text)
-            critique_node = tree.add(
-                solution.node_id or 0,
-                text,
-                cost,
-                status=FINISHED,
-                meta={"kind": "critique", "source": "policy", "finish_reason": completion.finish_reason},
-            )
-        history.append({"round": rounds + 1, "error": error, "critique_node": critique_node.id})
-        if not error:
-            stopped = "no error found"
-            break
-        # revision
-        prefix = ctx.policy.chat_prompt(revise_messages(ctx.question, solution.text, text))
-        revised = add_version(prefix, critique_node.id, "revision")
-        if revised is None:
-            stopped = "budget exhausted"
-            break
-        rounds += 1
-        current = revised
-    if verifier is not None and current not in scored:
-        verifier_scores(current)
-        scored.add(current)
-
-    # A version cut off by the budget or --max-tokens only wins when no version is complete.
-    def complete(i: int) -> bool:
-        return tree.nodes[candidates[i].node_id or 0].status == FINISHED
-
-    if verifier is not None:
-        chosen = max(range(len(candidates)), key=lambda i: (complete(i), candidates[i].score or 0.0, i))
-    else:
-        chosen = max(range(len(candidates)), key=lambda i: (complete(i), i))
-    info = {
-        "rounds": rounds,
-        "critic": "verifier" if verifier is not None else "policy",
-        "stopped": stopped,
-        "history": history,
-        "generate_calls": calls["generate"],
-        "verifier_calls": calls["verifier"],
-    }
-    tree.mark_chosen(candidates[chosen].node_id or 0)
-    return SearchResult(answer=candidates[chosen].answer, chosen=chosen, candidates=candidates, info=info)
+            chosen = max(range(len(candidates)), key=lambda i: (complete(i), i))
+        info = {
+            "rounds": rounds,
+            "critic": "verifier" if self.verifier is not None else "policy",
+            "stopped": stopped,
+            "history": self.history,
+            "generate_calls": self.generate_calls,
+            "verifier_calls": self.verifier_calls,
+        }
+        return finish(self.ctx, candidates, chosen, info)

@@ -21,21 +21,21 @@ from tts_cli.errors import UsageError
 from tts_cli.grading import extract_answer
 from tts_cli.prompts import STEP_SEPARATOR
 from tts_cli.strategies.base import Candidate, SearchContext, capped_tokens
+from tts_cli.strategies.options import option
 from tts_cli.tree import ACTIVE, CHOSEN, FINISHED, PRUNED, SearchTree
 
 from tts_cli.verifiers.aggregate import aggregate
 
-# the options every step-level search strategy reads (shown by `tts strategies`)
-STEP_SEARCH_OPTIONS = (
-    "--max-depth",
-    "--step-tokens",
-    "--temperature",
-    "--top-p",
-    "--max-tokens",
-    "--budget",
-    "--verifier",
-    "--aggregate",
-)
+
+
+def max_depth_option() -> Any:
+    """The ``--max-depth`` field of a step-level search's options."""
+    return option(40, "--max-depth", help="Most steps per solution.", minimum=1)
+
+
+def step_tokens_option() -> Any:
+    """The ``--step-tokens`` field of a step-level search's options."""
+    return option(256, "--step-tokens", help="Token limit per step.", minimum=1)
 
 
 # ----------------------------------------------------------------------------- small helpers
@@ -117,7 +117,7 @@ def sample_full(ctx: SearchContext, n: int, *, first_index: int = 0, greedy_firs
     samples = []
     for completion, cost in zip(completions, costs):
         answer = extract_answer(completion.text)
-        done = completion.finish_reason == "eos" or has_boxed_answer(completion.text)
+        done = completion.finished or has_boxed_answer(completion.text)
         node = ctx.tree.add(
             0,
             completion.text,
@@ -189,9 +189,10 @@ class Partial:
 class Stepper:
     """Expands partial solutions by one step each, all sequences in one batched generate call."""
 
-    def __init__(self, ctx: SearchContext) -> None:
+    def __init__(self, ctx: SearchContext, *, step_tokens: int) -> None:
         self.ctx = ctx
         self.config = ctx.config
+        self.step_tokens = step_tokens
         self._seed_index = 0
         self.expansions = 0  # sequences generated
         self.calls = 0  # generate calls
@@ -216,7 +217,7 @@ class Stepper:
         total = sum(live)
         if total == 0:
             return [[] for _ in parents]
-        limit = max(1, config.step_tokens) if stop else config.max_tokens
+        limit = max(1, self.step_tokens) if stop else config.max_tokens
         cap = capped_tokens(config, total, spent=self.ctx.tree.total_tokens, limit=limit)
         if cap <= 0:
             return None
@@ -241,7 +242,7 @@ class Stepper:
 
     def _record(self, parent: Partial, completion: Completion, cost: int) -> Partial:
         text = parent.text + parent.stop + completion.text
-        finished = completion.finish_reason == "eos" or has_boxed_answer(completion.text)
+        finished = completion.finished or has_boxed_answer(completion.text)
         answer = extract_answer(text) if finished else None
         node = self.ctx.tree.add(
             parent.node_id,

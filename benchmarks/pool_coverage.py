@@ -12,9 +12,9 @@ import argparse
 import json
 from pathlib import Path
 
+from tts_cli.batch import Problem, parse_lines
 from tts_cli.bench.cache import question_hash
 from tts_cli.grading.equivalence import answers_equivalent
-from tts_cli.batch import Problem, parse_lines
 
 
 def load_problems(path: Path, limit: int) -> list[Problem]:

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import io
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Callable, Optional
 
 import pytest
 
@@ -26,6 +29,73 @@ def smollm2(smollm2_path: Path):
     engine = load_engine(smollm2_path, name="smollm2-135m", options=EngineOptions(n_ctx=8192, n_threads=2))
     yield engine
     engine.close()
+
+
+class Captured(io.StringIO):
+    """A text stream that keeps what was written to it once it is closed (`tts solve` closes
+    its results stream when it is done)."""
+
+    written = ""
+
+    def close(self) -> None:
+        if not self.closed:
+            self.written = self.getvalue()
+        super().close()
+
+    def text(self) -> str:
+        return self.written if self.closed else self.getvalue()
+
+
+@dataclass
+class CliResult:
+    """What one `tts` invocation left: its exit status, stdout and stderr."""
+
+    code: int
+    out: str
+    err: str
+
+
+Cli = Callable[..., CliResult]
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch) -> Cli:
+    """``cli(*argv, stdin=b"", stdout_isatty=False, ..., NAME=value)`` runs `tts ARGV` in this
+    process through ``tts_cli.cli.app.run(argv, env)`` with a test ``Environment``: the stdin
+    bytes given, captured stdout/stderr (or ``stdout=`` a stream of the test's own), the isatty
+    flags chosen (default: none is a terminal) and no colour. Keyword arguments in capitals set
+    environment variables for the rest of the test (``None`` removes one). Returns a ``CliResult``.
+
+    The command runs in the pytest process: a test whose command loads llama.cpp must be marked
+    ``real`` (it then runs in a forked child, see crash_isolation.py). What needs a real process
+    (the supervisor, signals, the interpreter's exit) is tested with ``python -m tts_cli``."""
+    from tts_cli.cli.app import run
+    from tts_cli.env import Environment
+
+    def invoke(
+        *argv: str,
+        stdin: bytes = b"",
+        stdin_isatty: bool = False,
+        stdout_isatty: bool = False,
+        stderr_isatty: bool = False,
+        no_color: bool = True,
+        stdout: Optional[IO[str]] = None,
+        **environ: Optional[str],
+    ) -> CliResult:
+        for name, value in environ.items():
+            if value is None:
+                monkeypatch.delenv(name, raising=False)
+            else:
+                monkeypatch.setenv(name, value)
+        out, err = Captured(), Captured()
+        env = Environment(
+            stdin=io.BytesIO(stdin), stdout=stdout if stdout is not None else out, stderr=err,
+            stdin_isatty=stdin_isatty, stdout_isatty=stdout_isatty, stderr_isatty=stderr_isatty, no_color=no_color,
+        )
+        code = run(list(argv), env)
+        return CliResult(code, out.text(), err.text())
+
+    return invoke
 
 
 # A test that runs llama.cpp in this process runs in a forked child (see crash_isolation.py).

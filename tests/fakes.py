@@ -33,6 +33,7 @@ class ScriptedEngine:
         self.name = name
         self.n_params = n_params
         self.usage = ModelUsage(model=name, params=n_params)
+        self.on_step: Optional[Callable[[int], None]] = None  # the protocol's progress hook (not called)
         self.calls: list[int] = []  # batch size of every generate call
         self._seen: set[tuple[int, ...]] = set()
 

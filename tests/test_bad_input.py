@@ -1,4 +1,5 @@
-"""Bad input through the real CLI, as a user meets it: `python -m tts_cli ...` in a subprocess.
+"""Bad input through the CLI, as a user meets it: `tts ...` in this process with a test environment
+(the ``cli`` fixture), and a few cases through the real process (`python -m tts_cli ...`) at the end.
 
 Every case checks the documented exit status (0 ok, 1 runtime failure, 2 usage/input/config,
 3 model missing/corrupt/unloadable, 4 some batch lines failed, 130 interrupted), that stderr holds
@@ -12,6 +13,10 @@ exit 3 instead of loading (and running) a real model. Cases that need a model to
 
 Results that cannot be written (no such directory, not allowed, a full disk: /dev/full, ENOSPC)
 are a runtime failure: exit 1.
+
+The real process adds what no in-process run can show: the supervisor between the user and the
+command (exit statuses passed through, inherited streams), signals, and the interpreter's exit (no
+"Exception ignored" when stdout cannot be flushed). Those contract checks run `python -m tts_cli`.
 """
 
 from __future__ import annotations
@@ -19,30 +24,49 @@ from __future__ import annotations
 import http.server
 import json
 import os
-import shutil
 import signal
 import struct
 import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional
 
 import pytest
-
 from test_store import gguf_bytes, sha256_of
 
 GUARD = ["--policy", "/nonexistent/must-not-be-loaded.gguf"]
 FAST = ["--policy", "smollm2-135m", "--max-tokens", "8", "--threads", "2"]
+ISOLATED = {"TTS_MODELS": None, "TTS_CONFIG_DIR": "/nonexistent/tts-config"}  # not the user's models
+Tts = Callable[..., Any]
 
 
-def tts(
+@pytest.fixture
+def tts(cli: Tts) -> Tts:
+    """`tts ARGS` in this process (see the ``cli`` fixture), away from the user's configuration."""
+
+    def invoke(*args: str, **kwargs: Any) -> Any:
+        return cli(*args, **{**ISOLATED, **kwargs})
+
+    return invoke
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+def tts_process(
     *args: str, stdin: Optional[bytes] = None, timeout: float = 60, stdout: Optional[object] = None, **env: str
-) -> subprocess.CompletedProcess[bytes]:
+) -> Result:
+    """`python -m tts_cli ARGS`: the real process, supervisor included."""
     environ = {k: v for k, v in os.environ.items() if k != "TTS_MODELS"}
     environ.update({"NO_COLOR": "1", "TTS_CONFIG_DIR": "/nonexistent/tts-config", **env})
-    return subprocess.run(
+    proc = subprocess.run(
         [sys.executable, "-m", "tts_cli", *args],
         input=stdin,
         stdout=stdout if stdout is not None else subprocess.PIPE,
@@ -50,28 +74,29 @@ def tts(
         timeout=timeout,
         env=environ,
     )
+    out, err = (proc.stdout or b"").decode("utf-8", errors="replace"), proc.stderr.decode("utf-8", errors="replace")
+    return Result(proc.returncode, out, err)
 
 
-def no_traceback(proc: subprocess.CompletedProcess[bytes]) -> str:
-    err = proc.stderr.decode("utf-8", errors="replace")
-    assert "Traceback" not in err and "Exception ignored" not in err, err
-    return err
+def no_traceback(result: Any) -> str:
+    assert "Traceback" not in result.err and "Exception ignored" not in result.err, result.err
+    return result.err
 
 
-def one_line_error(proc: subprocess.CompletedProcess[bytes], code: int) -> str:
+def one_line_error(result: Any, code: int) -> str:
     """The single ``tts: error:`` line; also checks the exit status."""
-    err = no_traceback(proc)
-    assert proc.returncode == code, err
+    err = no_traceback(result)
+    assert result.code == code, err
     lines = [line for line in err.splitlines() if line.startswith("tts: error:")]
     assert len(lines) == 1, err
     return lines[0]
 
 
-def usage_message(proc: subprocess.CompletedProcess[bytes]) -> str:
+def usage_message(result: Any) -> str:
     """Typer's own short usage message for a malformed command line: exit 2, a few lines
     (``Usage: tts ...``, a hint and ``Error: ...``; a missing option value gets the error alone)."""
-    err = no_traceback(proc)
-    assert proc.returncode == 2, err
+    err = no_traceback(result)
+    assert result.code == 2, err
     assert "Error:" in err and len(err.splitlines()) <= 6, err
     return err
 
@@ -137,12 +162,12 @@ BIG_QUESTION = b"What is 1 + 1? " * 350_000  # 5.25 MB
     ],
 )
 def test_usage_errors_before_any_model_is_loaded(
-    args: list[str], stdin: Optional[bytes], code: int, words: str
+    tts: Tts, args: list[str], stdin: Optional[bytes], code: int, words: str
 ) -> None:
     started = time.monotonic()
-    proc = tts(*args, *GUARD, stdin=stdin)
-    assert words in one_line_error(proc, code)
-    assert proc.stdout == b""
+    result = tts(*args, *GUARD, stdin=stdin or b"")
+    assert words in one_line_error(result, code)
+    assert result.out == ""
     assert time.monotonic() - started < 30  # even the 5 MB question is refused at once
 
 
@@ -160,9 +185,8 @@ def test_usage_errors_before_any_model_is_loaded(
         (["no-such-command"], "No such command 'no-such-command'"),
     ],
 )
-def test_malformed_command_lines_get_typers_usage_message(args: list[str], words: str) -> None:
-    proc = tts(*args)
-    assert words in usage_message(proc)
+def test_malformed_command_lines_get_typers_usage_message(tts: Tts, args: list[str], words: str) -> None:
+    assert words in usage_message(tts(*args))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -204,11 +228,13 @@ SOURCE = '[[models.x.sources]]\nkind = "url"\nurl = "http://127.0.0.1:1/x.gguf"\
          ["--policy", "x"], 3, "not a GGUF file"),
     ],
 )
-def test_models_file_errors(tmp_path: Path, toml: str, args: list[str], code: int, words: str) -> None:
+def test_models_file_errors(
+    tts: Tts, tmp_path: Path, toml: str, args: list[str], code: int, words: str
+) -> None:
     models = tmp_path / "m.toml"
     models.write_text(toml)
-    proc = tts("ask", "hi", "--models", str(models), *args, TTS_CACHE_DIR=str(tmp_path / "cache"))
-    assert words in one_line_error(proc, code)
+    result = tts("ask", "hi", "--models", str(models), *args, TTS_CACHE_DIR=str(tmp_path / "cache"))
+    assert words in one_line_error(result, code)
 
 
 @pytest.mark.parametrize(
@@ -219,9 +245,10 @@ def test_models_file_errors(tmp_path: Path, toml: str, args: list[str], code: in
         (lambda d: _write(d / "bin.toml", b"\xff\xfe\x00garbage"), "not a UTF-8 text file"),
     ],
 )
-def test_models_file_that_cannot_be_read(tmp_path: Path, make: Callable[[Path], Path], words: str) -> None:
-    proc = tts("ask", "hi", "--models", str(make(tmp_path)), *GUARD)
-    assert words in one_line_error(proc, 2)
+def test_models_file_that_cannot_be_read(
+    tts: Tts, tmp_path: Path, make: Callable[[Path], Path], words: str
+) -> None:
+    assert words in one_line_error(tts("ask", "hi", "--models", str(make(tmp_path)), *GUARD), 2)
 
 
 def _write(path: Path, data: bytes) -> Path:
@@ -252,34 +279,34 @@ def _tiny_gguf_of_unknown_architecture() -> bytes:
         (b"GGUF" + struct.pack("<IQQ", 3, 0, 2**40) + bytes(64), "corrupt GGUF header (metadata count"),
         (gguf_bytes()[:24] + struct.pack("<Q", 2**62) + gguf_bytes()[32:], "corrupt GGUF metadata"),
         (gguf_bytes(padding=0), "truncated GGUF file"),  # tensor infos but no tensor data
-        (_tiny_gguf_of_unknown_architecture(), "llama.cpp could not load"),
+        # (one that llama.cpp itself refuses: test_the_real_process_exit_statuses_and_streams)
     ],
 )
-def test_bad_gguf_is_a_model_error(tmp_path: Path, content: Optional[bytes], words: str) -> None:
+def test_bad_gguf_is_a_model_error(tts: Tts, tmp_path: Path, content: Optional[bytes], words: str) -> None:
     model = tmp_path / "model.gguf"
     if content is not None:
         model.write_bytes(content)
-    proc = tts("ask", "hi", "--policy", str(model), "--threads", "1")
-    assert words in one_line_error(proc, 3)
+    assert words in one_line_error(tts("ask", "hi", "--policy", str(model), "--threads", "1"), 3)
 
 
-def test_a_directory_named_like_a_gguf_is_a_model_error(tmp_path: Path) -> None:
+def test_a_directory_named_like_a_gguf_is_a_model_error(tts: Tts, tmp_path: Path) -> None:
     (tmp_path / "dir.gguf").mkdir()
-    proc = tts("ask", "hi", "--policy", str(tmp_path / "dir.gguf"))
-    assert "model file not found" in one_line_error(proc, 3)
+    assert "model file not found" in one_line_error(tts("ask", "hi", "--policy", str(tmp_path / "dir.gguf")), 3)
 
 
 @pytest.mark.real
 @pytest.mark.parametrize("keep", [3_000_000, 0.5, -1])
-def test_a_truncated_real_model_is_refused_before_llama_cpp(tmp_path: Path, smollm2_path: Path, keep: float) -> None:
+def test_a_truncated_real_model_is_refused_before_llama_cpp(
+    tts: Tts, tmp_path: Path, smollm2_path: Path, keep: float
+) -> None:
     size = smollm2_path.stat().st_size
     length = int(keep) if keep >= 1 else (size - 1 if keep < 0 else int(size * keep))
     cut = tmp_path / "cut.gguf"
     with smollm2_path.open("rb") as source, cut.open("wb") as target:
         target.write(source.read(length))
     started = time.monotonic()
-    proc = tts("ask", "hi", "--policy", str(cut), "--threads", "1")
-    assert f"truncated GGUF file ({length} bytes; its tensors need {size})" in one_line_error(proc, 3)
+    result = tts("ask", "hi", "--policy", str(cut), "--threads", "1")
+    assert f"truncated GGUF file ({length} bytes; its tensors need {size})" in one_line_error(result, 3)
     assert time.monotonic() - started < 20
 
 
@@ -307,15 +334,15 @@ def test_a_truncated_real_model_is_refused_before_llama_cpp(tmp_path: Path, smol
         pytest.param(b'{"question": "' + b"x" * 1_100_000 + b'"}', "larger than 1000 kB", id="1MB-question"),
     ],
 )
-def test_bad_jsonl_lines_become_error_records(tmp_path: Path, line: bytes, words: str) -> None:
+def test_bad_jsonl_lines_become_error_records(tts: Tts, tmp_path: Path, line: bytes, words: str) -> None:
     problems = tmp_path / "p.jsonl"
     # the first line decides the format: JSONL; every line here is bad, so no model is loaded
     problems.write_bytes(b'{"id": "first", "question": 1}\n\n' + line + b"\n")
-    proc = tts("solve", str(problems), *GUARD)
-    err = no_traceback(proc)
-    assert proc.returncode == 4, err
+    result = tts("solve", str(problems), *GUARD)
+    err = no_traceback(result)
+    assert result.code == 4, err
     assert "tts: error:" not in err
-    records = [json.loads(raw) for raw in proc.stdout.decode().splitlines()]
+    records = [json.loads(raw) for raw in result.out.splitlines()]
     assert [r["id"] for r in records] == [1, 3]  # a bad line's id is its number; blank line 2 skipped
     assert records[1]["line"] == 3 and words in records[1]["error"] and records[1]["error"].startswith("line 3: ")
     notes = [n for n in err.splitlines() if n.startswith("tts: line 3: ")]
@@ -323,49 +350,49 @@ def test_bad_jsonl_lines_become_error_records(tmp_path: Path, line: bytes, words
     assert "0 problem(s) solved, 2 failed" in err
 
 
-def test_a_binary_input_file_is_refused_as_a_whole(tmp_path: Path) -> None:
+def test_a_binary_input_file_is_refused_as_a_whole(tts: Tts, tmp_path: Path) -> None:
     problems = tmp_path / "bin.dat"
     problems.write_bytes(bytes(range(256)) * 16)  # NUL bytes, and 16 "lines"
     out = tmp_path / "out.jsonl"
-    proc = tts("solve", str(problems), "-o", str(out), *GUARD)
-    assert f"input file {problems} is binary data (it contains NUL bytes)" in one_line_error(proc, 2)
-    assert proc.stdout == b"" and not out.exists()
+    result = tts("solve", str(problems), "-o", str(out), *GUARD)
+    assert f"input file {problems} is binary data (it contains NUL bytes)" in one_line_error(result, 2)
+    assert result.out == "" and not out.exists()
 
 
-def test_text_input_with_a_line_that_is_not_utf8(tmp_path: Path) -> None:
+def test_text_input_with_a_line_that_is_not_utf8(tts: Tts, tmp_path: Path) -> None:
     problems = tmp_path / "p.txt"
     problems.write_bytes(b"\xff\xfe\xfd\n   \n")
-    proc = tts("solve", str(problems), *GUARD)
-    err = no_traceback(proc)
-    assert proc.returncode == 4, err
-    records = [json.loads(raw) for raw in proc.stdout.decode().splitlines()]
+    result = tts("solve", str(problems), *GUARD)
+    err = no_traceback(result)
+    assert result.code == 4, err
+    records = [json.loads(raw) for raw in result.out.splitlines()]
     assert [r["line"] for r in records] == [1]
     assert "not valid UTF-8" in records[0]["error"]
 
 
-def test_resume_does_not_repeat_the_error_record_of_a_bad_line(tmp_path: Path) -> None:
+def test_resume_does_not_repeat_the_error_record_of_a_bad_line(tts: Tts, tmp_path: Path) -> None:
     problems = tmp_path / "p.jsonl"
     problems.write_bytes(b'{"id": "a", "question": 5}\n{not json\n')  # every line bad: no model is loaded
     out = tmp_path / "out.jsonl"
     first = tts("solve", str(problems), "-o", str(out), *GUARD)
-    assert first.returncode == 4, no_traceback(first)
+    assert first.code == 4, no_traceback(first)
     written = out.read_bytes()
     assert [json.loads(raw)["id"] for raw in written.splitlines()] == [1, 2]
     again = tts("solve", str(problems), "-o", str(out), "--resume", *GUARD)
     err = no_traceback(again)
-    assert again.returncode == 4, err
+    assert again.code == 4, err
     assert out.read_bytes() == written
     assert [n for n in err.splitlines() if n.startswith("tts: line ")] == [
         n for n in no_traceback(first).splitlines() if n.startswith("tts: line ")
     ]
 
 
-def test_empty_input_solves_nothing_and_succeeds(tmp_path: Path) -> None:
+def test_empty_input_solves_nothing_and_succeeds(tts: Tts, tmp_path: Path) -> None:
     problems = tmp_path / "p.jsonl"
     problems.write_bytes(b"\n  \n")
-    proc = tts("solve", str(problems), *GUARD)
-    assert proc.returncode == 0 and proc.stdout == b""
-    assert "0 problem(s) solved" in no_traceback(proc)
+    result = tts("solve", str(problems), *GUARD)
+    assert result.code == 0 and result.out == ""
+    assert "0 problem(s) solved" in no_traceback(result)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -381,23 +408,23 @@ def test_empty_input_solves_nothing_and_succeeds(tmp_path: Path) -> None:
         ("/dev/full", 1, "cannot write results: No space left on device"),
     ],
 )
-def test_unwritable_output(tmp_path: Path, output: str, code: int, words: str) -> None:
+def test_unwritable_output(tts: Tts, tmp_path: Path, output: str, code: int, words: str) -> None:
     problems = tmp_path / "p.jsonl"
     problems.write_bytes(b'{"id": 1, "question": 5}\n')  # an error record: written without a model
-    proc = tts("solve", str(problems), "-o", output.format(tmp=tmp_path), *GUARD)
-    assert words in one_line_error(proc, code)
+    result = tts("solve", str(problems), "-o", output.format(tmp=tmp_path), *GUARD)
+    assert words in one_line_error(result, code)
 
 
 @pytest.mark.parametrize(
     "args",
     [["solve", "{problems}"], ["strategies"], ["strategies", "--json"], ["models", "list"], ["models", "list", "--json"]],
 )
-def test_stdout_on_a_full_disk(tmp_path: Path, args: list[str]) -> None:
+def test_stdout_on_a_full_disk(tts: Tts, tmp_path: Path, args: list[str]) -> None:
     problems = tmp_path / "p.jsonl"
     problems.write_bytes(b'{"id": 1, "question": 5}\n')
-    with open("/dev/full", "wb") as full:
-        proc = tts(*[a.format(problems=problems) for a in args], stdout=full)
-    assert "No space left on device" in one_line_error(proc, 1)
+    with open("/dev/full", "w", encoding="utf-8") as full:
+        result = tts(*[a.format(problems=problems) for a in args], stdout=full)
+    assert "No space left on device" in one_line_error(result, 1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -405,7 +432,7 @@ def test_stdout_on_a_full_disk(tmp_path: Path, args: list[str]) -> None:
 
 
 @pytest.mark.real
-def test_solve_with_bad_and_duplicate_lines_solves_the_others(tmp_path: Path, smollm2_path: Path) -> None:
+def test_solve_with_bad_and_duplicate_lines_solves_the_others(tts: Tts, tmp_path: Path, smollm2_path: Path) -> None:
     problems = tmp_path / "p.jsonl"
     lines = [
         json.dumps({"id": "a", "question": "What is 1 + 1?", "answer": "#### 2"}),
@@ -417,9 +444,9 @@ def test_solve_with_bad_and_duplicate_lines_solves_the_others(tmp_path: Path, sm
     ]
     problems.write_text("\n".join(lines) + "\n")
     out = tmp_path / "out.jsonl"
-    proc = tts("solve", str(problems), "-o", str(out), *FAST, "--no-tree", timeout=300)
-    err = no_traceback(proc)
-    assert proc.returncode == 4, err
+    result = tts("solve", str(problems), "-o", str(out), *FAST, "--no-tree")
+    err = no_traceback(result)
+    assert result.code == 4, err
     assert "tts: error:" not in err
     records = [json.loads(raw) for raw in out.read_text().splitlines()]
     assert [r["id"] for r in records] == ["a", 2, 3, 4, "a", 7]
@@ -431,36 +458,72 @@ def test_solve_with_bad_and_duplicate_lines_solves_the_others(tmp_path: Path, sm
     assert "2 problem(s) solved, 4 failed" in err
     # --resume skips the ids already solved and reports the bad lines again without rewriting them
     written = out.read_bytes()
-    again = tts("solve", str(problems), "-o", str(out), *FAST, "--no-tree", "--resume", timeout=300)
-    assert again.returncode == 4, again.stderr.decode()
+    again = tts("solve", str(problems), "-o", str(out), *FAST, "--no-tree", "--resume")
+    assert again.code == 4, again.err
     assert out.read_bytes() == written
     assert sum(n.startswith("tts: line ") for n in no_traceback(again).splitlines()) == 4
 
 
 @pytest.mark.real
-def test_a_question_longer_than_the_context_is_a_usage_error(smollm2_path: Path) -> None:
+def test_a_question_longer_than_the_context_is_a_usage_error(tts: Tts, smollm2_path: Path) -> None:
     question = ("Count the apples. " * 12_000).encode()  # ~216 kB, ~50k tokens, under the 1 MB cap
     started = time.monotonic()
-    proc = tts("ask", "-", *FAST, "--ctx", "2048", stdin=question, timeout=120)
-    error = one_line_error(proc, 2)
+    error = one_line_error(tts("ask", "-", *FAST, "--ctx", "2048", stdin=question), 2)
     assert "2048" in error and "context" in error, error
     assert time.monotonic() - started < 60
 
 
 @pytest.mark.real
-def test_a_full_disk_after_solving_is_a_runtime_error(tmp_path: Path, smollm2_path: Path) -> None:
+def test_a_full_disk_after_solving_is_a_runtime_error(tts: Tts, tmp_path: Path, smollm2_path: Path) -> None:
     problems = tmp_path / "p.txt"
     problems.write_text("What is 1 + 1?\nWhat is 2 + 2?\n")
-    proc = tts("solve", str(problems), "-o", "/dev/full", *FAST, "--no-tree", timeout=120)
-    assert "cannot write results: No space left on device" in one_line_error(proc, 1)
+    result = tts("solve", str(problems), "-o", "/dev/full", *FAST, "--no-tree")
+    assert "cannot write results: No space left on device" in one_line_error(result, 1)
 
 
 # ---------------------------------------------------------------------------------------------
-# Interruption: SIGTERM on `tts solve`, SIGINT/SIGTERM on `tts models pull`
+# The real process (`python -m tts_cli`): exit statuses and streams through the supervisor, the
+# interpreter's exit, signals. SIGTERM on `tts solve`, SIGINT/SIGTERM on `tts models pull`.
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "code", "words"),
+    [
+        (["ask", "-", *GUARD], b"caf\xe9", 2, "the question from stdin is not valid UTF-8"),  # in the supervised child
+        (["ask", "hi", "--policy", "{unknown}", "--threads", "1"], None, 3, "llama.cpp could not load"),  # refused
+        (["ask", "hi", "--no-such-option"], None, 2, "No such option: --no-such-option"),  # Typer's, in the child
+        (["models", "pull"], None, 2, "Missing argument 'NAME'"),  # Typer's, not supervised
+        (["solve", "{bad}", *GUARD], None, 4, "tts: line 1: 'question' must be a string"),  # records on stdout
+    ],
+    ids=["input-error", "llama-cpp-refuses", "usage-in-the-child", "usage", "batch-line-failed"],
+)
+def test_the_real_process_exit_statuses_and_streams(
+    tmp_path: Path, args: list[str], stdin: Optional[bytes], code: int, words: str
+) -> None:
+    unknown = tmp_path / "unknown.gguf"
+    unknown.write_bytes(_tiny_gguf_of_unknown_architecture())
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b'{"id": "a", "question": 5}\n')
+    result = tts_process(*[a.format(unknown=unknown, bad=bad) for a in args], stdin=stdin)
+    if code == 4:  # a batch with a bad line: its error record on stdout, the note on stderr
+        err = no_traceback(result)
+        assert result.code == 4 and words in err and "tts: error:" not in err, err
+        assert [json.loads(line)["id"] for line in result.out.splitlines()] == [1]  # a bad line's id: its number
+    elif words.startswith(("No such option", "Missing argument")):
+        assert words in usage_message(result) and result.out == ""
+    else:
+        assert words in one_line_error(result, code) and result.out == ""
+
+
+def test_stdout_on_a_full_disk_in_the_real_process() -> None:
+    """The interpreter's exit flushes stdout once more: that must not print 'Exception ignored'."""
+    with open("/dev/full", "wb") as full:
+        result = tts_process("strategies", stdout=full)
+    assert "No space left on device" in one_line_error(result, 1)
 
 
 @pytest.mark.real
-def test_solve_terminated_by_sigterm_then_resumed(tmp_path: Path, smollm2_path: Path) -> None:
+def test_solve_terminated_by_sigterm_then_resumed(tts: Tts, tmp_path: Path, smollm2_path: Path) -> None:
     """SIGTERM takes the same path as Ctrl-C: the current record is finished, exit 130."""
     problems = tmp_path / "p.txt"
     problems.write_text("".join(f"What is {i} + {i}?\n" for i in range(1, 31)))
@@ -483,8 +546,8 @@ def test_solve_terminated_by_sigterm_then_resumed(tmp_path: Path, smollm2_path: 
     first = [json.loads(line) for line in out.read_text().splitlines()]  # valid JSONL, every line whole
     assert 2 <= len(first) < 30
     assert out.read_bytes().endswith(b"\n")
-    resumed = subprocess.run([*args, "--resume"], capture_output=True, timeout=300)
-    assert resumed.returncode == 0, resumed.stderr.decode()
+    resumed = tts(*args[3:], "--resume")
+    assert resumed.code == 0, resumed.err
     ids = [json.loads(line)["id"] for line in out.read_text().splitlines()]
     assert sorted(ids) == list(range(1, 31))
 
@@ -532,7 +595,7 @@ def _default_sigint() -> None:
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 128 + signal.SIGTERM)])
 def test_models_pull_interrupted_leaves_no_file_and_the_next_pull_completes(
-    tmp_path: Path, slow_server: str, sig: signal.Signals, code: int
+    cli: Tts, tmp_path: Path, slow_server: str, sig: signal.Signals, code: int
 ) -> None:
     payload = gguf_bytes(padding=3 * 1024 * 1024)
     _SlowGGUF.payload = payload
@@ -566,10 +629,11 @@ def test_models_pull_interrupted_leaves_no_file_and_the_next_pull_completes(
     left = sorted(p.name for p in (cache / "models").iterdir() if not p.name.endswith(".lock"))
     assert left == []  # no partial file, no final file, no marker
     _SlowGGUF.slow.clear()
-    done = subprocess.run(args, capture_output=True, env=environ, timeout=60)
-    assert done.returncode == 0, done.stderr.decode()
+    variables = {name: environ[name] for name in ("TTS_CACHE_DIR", "TTS_CONFIG_DIR")}
+    done = cli(*args[3:], **variables)
+    assert done.code == 0, done.err
     final = cache / "models" / "m.gguf"
-    assert done.stdout.decode().strip() == str(final)
+    assert done.out.strip() == str(final)
     assert final.read_bytes() == payload
-    listing = subprocess.run([*args[:4], "list", "--json", "--models", str(models)], capture_output=True, env=environ)
-    assert [m["verified"] for m in json.loads(listing.stdout) if m["name"] == "m"] == [True]
+    listing = cli("models", "list", "--json", "--models", str(models), **variables)
+    assert [m["verified"] for m in json.loads(listing.out) if m["name"] == "m"] == [True]

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-
 from fakes import ScriptedEngine
+
 from tts_cli.batch import (
     BadLine,
     Previous,
@@ -104,13 +102,13 @@ def test_result_writer_writes_complete_lines(tmp_path):
 
 
 def test_an_output_that_cannot_be_opened_is_a_runtime_error_not_an_input_error(tmp_path):
-    with pytest.raises(OutputError, match="^cannot write .*: No such file or directory") as info:
+    with pytest.raises(OutputError, match=r"^cannot write .*: No such file or directory") as info:
         ResultWriter.open(tmp_path / "no" / "r.jsonl", append=False)
     assert info.value.exit_status == ExitStatus.ERROR and not isinstance(info.value, InputError)
 
 
 def test_binary_data_is_refused_as_a_whole():
-    with pytest.raises(InputError, match="^input file x.bin is binary data"):
+    with pytest.raises(InputError, match=r"^input file x\.bin is binary data"):
         read_problems(lines("What is 1+1?", "What is 2+2?") + [b"\x00\x01\x02\n"], "input file x.bin")
 
 
@@ -168,10 +166,9 @@ class _NoLoader:
 
 
 @pytest.fixture
-def solve_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str]]:
+def solve_cli(monkeypatch: pytest.MonkeyPatch, cli: Callable[..., Any]) -> Callable[..., tuple[int, str]]:
     """Runs `tts solve ARGS` in this process; returns (exit status, stderr). Every question is
     answered 42, except those containing ``overflow`` while ``overflow`` is in ``failing``."""
-    from tts_cli.cli.app import run
     from tts_cli.cli.runtime import Session
     from tts_cli.prompts import prompt_set
 
@@ -196,9 +193,8 @@ def solve_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str
     def invoke(*args: str, stdin: bytes = b"", fixed: bool = False) -> tuple[int, str]:
         if fixed:
             failing.clear()
-        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
-        code = run(["solve", *args, *GUARD, "--no-tree"])
-        return code, capsys.readouterr().err
+        result = cli("solve", *args, *GUARD, "--no-tree", stdin=stdin)
+        return result.code, result.err
 
     return invoke
 

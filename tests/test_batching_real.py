@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -135,18 +132,13 @@ def test_closing_the_engine_fails_callers_waiting_in_the_queue(smollm2_path: Pat
     assert len(outcome) == 1 and isinstance(outcome[0], (EngineClosedError, list)), outcome
 
 
-def tts(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tts_cli", *args], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, "NO_COLOR": "1"})
-
-
-def test_solve_with_workers_on_a_local_model(tmp_path: Path, smollm2_path: Path) -> None:
+def test_solve_with_workers_on_a_local_model(cli: Any, tmp_path: Path, smollm2_path: Path) -> None:
     problems = tmp_path / "p.jsonl"
     problems.write_text("".join(json.dumps({"id": i, "question": f"What is {i} + {i}?", "answer": f"#### {2 * i}"}) + "\n" for i in range(1, 9)))
     out = tmp_path / "out.jsonl"
-    proc = tts("solve", str(problems), "-o", str(out), "--policy", "smollm2-135m", "--threads", "2", "--no-tree",
-               "-s", "majority", "-n", "3", "--max-tokens", "48", "--budget", "100", "--workers", "4")
-    assert proc.returncode == 0, proc.stderr
+    result = cli("solve", str(problems), "-o", str(out), "--policy", "smollm2-135m", "--threads", "2", "--no-tree",
+                 "-s", "majority", "-n", "3", "--max-tokens", "48", "--budget", "100", "--workers", "4")
+    assert result.code == 0, result.err
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert sorted(r["id"] for r in records) == list(range(1, 9))
     for r in records:

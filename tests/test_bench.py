@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -18,7 +16,6 @@ from tts_cli.bench.pool import prefix_groups, select, subset_result
 from tts_cli.bench.report import require_matplotlib, summary
 from tts_cli.bench.rows import Row, build_rows, mark_pareto, wilson
 from tts_cli.bench.runner import Bench, BenchPlan, Outcome
-from tts_cli.cli.app import run as tts_run
 from tts_cli.cli.options import SearchSettings
 from tts_cli.engine.types import SamplingParams
 from tts_cli.errors import ContextOverflowError, ExitStatus, UsageError
@@ -243,7 +240,7 @@ def test_auto_rows_count_the_routes_taken(tmp_path):
 
 
 def test_search_strategies_run_once_per_n_and_beam_width_is_capped_by_n(tmp_path):
-    bench, models = make_bench(
+    bench, _ = make_bench(
         tmp_path, ["greedy", "beam"], [1, 2], verifier=ScriptedVerifier(default=0.5), problems=PROBLEMS[:1]
     )
     tasks = bench.pending()
@@ -324,7 +321,7 @@ def test_strategies_option_parses_per_strategy_n():
 
 
 def test_a_second_run_computes_nothing_and_loads_no_model(tmp_path):
-    bench, models = make_bench(tmp_path, ["greedy", "majority"], [1, 2, 4])
+    bench, _ = make_bench(tmp_path, ["greedy", "majority"], [1, 2, 4])
     bench.run(bench.pending())
     assert bench.computed == 4  # (greedy + one pool) x 2 problems
     first = [(o.strategy, o.n, o.problem, o.answer, o.flops) for o in bench.outcomes()]
@@ -458,17 +455,22 @@ def fake_models(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     return made
 
 
-def bench_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = tts_run(["bench", *args])
-    out, err = capsys.readouterr()
-    return code, out, err
+@pytest.fixture
+def bench_cli(cli: Any) -> Any:
+    """`tts bench ARGS` in this process with a test environment: (exit status, stdout, stderr)."""
+
+    def invoke(*args: str, **kwargs: Any) -> tuple[int, str, str]:
+        result = cli("bench", *args, **kwargs)
+        return result.code, result.out, result.err
+
+    return invoke
 
 
-def test_cli_compares_models_and_writes_tsv_and_the_json_summary(tmp_path, data, fake_models, capsys):
+def test_cli_compares_models_and_writes_tsv_and_the_json_summary(tmp_path, data, fake_models, bench_cli):
     summary_path = tmp_path / "summary.json"
     args = [str(data), "--policy", "small,large", "--strategies", "greedy,majority", "--samples", "1,2,4",
             "--json", str(summary_path), "--cache-dir", str(tmp_path / "c"), "--seed", "3"]  # fmt: skip
-    code, out, err = bench_cli(capsys, *args)
+    code, out, err = bench_cli(*args)
     assert code == 0, err
     lines = [line.split("\t") for line in out.splitlines()]
     assert lines[0][:4] == ["model", "strategy", "n", "accuracy"]
@@ -491,16 +493,16 @@ def test_cli_compares_models_and_writes_tsv_and_the_json_summary(tmp_path, data,
     assert any(r["pareto"] for r in rows)
     assert [r[-1] == "★" for r in lines[1:]] == [r["pareto"] for r in rows]
 
-    code, out2, err = bench_cli(capsys, *args)  # everything cached: same table, no model loaded
+    code, out2, err = bench_cli(*args)  # everything cached: same table, no model loaded
     assert code == 0 and out2 == out and "8 of 8 run(s) cached" in err
     assert fake_models["models"].loads == []
 
 
-def test_cli_writes_one_record_per_problem_outcome(tmp_path, data, fake_models, capsys):
+def test_cli_writes_one_record_per_problem_outcome(tmp_path, data, fake_models, bench_cli):
     path = tmp_path / "outcomes.jsonl"
     args = [str(data), "--strategies", "greedy,majority", "--samples", "1,4", "--per-problem", str(path),
             "--cache-dir", str(tmp_path / "c")]  # fmt: skip
-    code, out, err = bench_cli(capsys, *args)
+    code, out, err = bench_cli(*args)
     assert code == 0, err
     records = [json.loads(line) for line in path.read_text().splitlines()]
     assert len(records) == 2 * 3  # (greedy 1, majority 1, majority 4) x 2 problems
@@ -515,28 +517,28 @@ def test_cli_writes_one_record_per_problem_outcome(tmp_path, data, fake_models, 
         assert accuracy == sum(mine) / len(mine)
 
 
-def test_cli_ctrl_c_exits_130_and_the_next_run_continues(tmp_path, data, fake_models, capsys):
+def test_cli_ctrl_c_exits_130_and_the_next_run_continues(tmp_path, data, fake_models, bench_cli):
     args = [str(data), "--samples", "1,2", "--cache-dir", str(tmp_path / "c")]
     fake_models["fail_on"] = {3}  # Ctrl-C during the third generate call (the second problem's greedy run)
-    code, out, err = bench_cli(capsys, *args)
+    code, out, err = bench_cli(*args)
     assert code == ExitStatus.INTERRUPTED and out == ""
     assert "interrupted; 2 result(s) cached" in err and "run the same command again" in err
     fake_models["fail_on"] = None
-    code, out, err = bench_cli(capsys, *args)
+    code, out, err = bench_cli(*args)
     assert code == 0 and "2 of 4 run(s) cached" in err
     assert fake_models["models"].engines["default-model"].calls == [1, 2]
 
 
-def test_cli_table_in_a_terminal(tmp_path, data, fake_models, capsys, monkeypatch):
-    monkeypatch.setattr("tts_cli.env._isatty", lambda stream: stream is sys.stdout)
-    monkeypatch.setenv("COLUMNS", "200")
-    code, out, err = bench_cli(capsys, str(data), "--samples", "2", "--cache-dir", str(tmp_path / "c"), "-q")
+def test_cli_table_in_a_terminal(tmp_path, data, fake_models, bench_cli):
+    code, out, err = bench_cli(
+        str(data), "--samples", "2", "--cache-dir", str(tmp_path / "c"), "-q", stdout_isatty=True, COLUMNS="200"
+    )
     assert code == 0, err
     assert "accuracy (95% CI)" in out and "default-model" in out and "★" in out and "\t" not in out
     assert err == ""
 
 
-def test_cli_usage_errors_are_one_line_exit_2(tmp_path, data, fake_models, capsys):
+def test_cli_usage_errors_are_one_line_exit_2(tmp_path, data, fake_models, bench_cli):
     no_gold = tmp_path / "nogold.jsonl"
     no_gold.write_text(json.dumps({"question": "What is 1+1?"}) + "\n")
     cases = [
@@ -550,45 +552,45 @@ def test_cli_usage_errors_are_one_line_exit_2(tmp_path, data, fake_models, capsy
         ([str(data), "--json", str(tmp_path / "no" / "s.json")], "does not exist"),
     ]
     for args, message in cases:
-        code, out, err = bench_cli(capsys, *args, "--cache-dir", str(tmp_path / "c"))
+        code, out, err = bench_cli(*args, "--cache-dir", str(tmp_path / "c"))
         assert code == ExitStatus.USAGE, (args, err)
         assert len(err.strip().splitlines()) == 1 and message in err, (args, err)
         assert out == ""
 
 
-def test_budgets_is_a_hidden_old_name_of_samples(tmp_path, data, fake_models, capsys):
-    code, new, _ = bench_cli(capsys, str(data), "-n", "1,2", "--cache-dir", str(tmp_path / "c"))
+def test_budgets_is_a_hidden_old_name_of_samples(tmp_path, data, fake_models, bench_cli):
+    code, new, _ = bench_cli(str(data), "-n", "1,2", "--cache-dir", str(tmp_path / "c"))
     assert code == 0
-    code, old, err = bench_cli(capsys, str(data), "--budgets", "1,2", "--cache-dir", str(tmp_path / "c"))
+    code, old, err = bench_cli(str(data), "--budgets", "1,2", "--cache-dir", str(tmp_path / "c"))
     assert code == 0 and old == new and "4 of 4 run(s) cached" in err  # the same runs
-    code, _, err = bench_cli(capsys, str(data), "--budgets", "0", "--cache-dir", str(tmp_path / "c"))
+    code, _, err = bench_cli(str(data), "--budgets", "0", "--cache-dir", str(tmp_path / "c"))
     assert code == ExitStatus.USAGE and "--budgets: values of N must be at least 1" in err
-    code, out, _ = bench_cli(capsys, "--help")
+    code, out, _ = bench_cli("--help")
     assert code == 0 and "--samples" in out and "--budgets" not in out
 
 
-def test_an_unwritable_cache_is_a_runtime_error(tmp_path, data, fake_models, capsys):
+def test_an_unwritable_cache_is_a_runtime_error(tmp_path, data, fake_models, bench_cli):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    code, out, err = bench_cli(capsys, str(data), "--cache-dir", str(blocker / "c"))
+    code, out, err = bench_cli(str(data), "--cache-dir", str(blocker / "c"))
     assert code == ExitStatus.ERROR and out == ""
     assert err.startswith("tts: error: cannot create the cache directory") and len(err.splitlines()) == 1
 
 
-def test_missing_matplotlib_is_a_one_line_usage_error(tmp_path, data, fake_models, capsys, monkeypatch):
+def test_missing_matplotlib_is_a_one_line_usage_error(tmp_path, data, fake_models, bench_cli, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
     with pytest.raises(UsageError, match="needs matplotlib"):
         require_matplotlib()
-    code, out, err = bench_cli(capsys, str(data), "--plot", str(tmp_path / "p.png"), "--cache-dir", str(tmp_path / "c"))
+    code, _, err = bench_cli(str(data), "--plot", str(tmp_path / "p.png"), "--cache-dir", str(tmp_path / "c"))
     assert code == ExitStatus.USAGE
     assert err == 'tts: error: --plot needs matplotlib: pip install "tts-cli[plot]" (or pip install matplotlib)\n'
     assert fake_models == {} or fake_models["models"].loads == []  # checked before any work
 
 
-def test_plot_writes_a_png(tmp_path, data, fake_models, capsys):
+def test_plot_writes_a_png(tmp_path, data, fake_models, bench_cli):
     pytest.importorskip("matplotlib")
     png = tmp_path / "curve.png"
-    code, _, err = bench_cli(capsys, str(data), "--samples", "1,2,4", "--plot", str(png), "--cache-dir", str(tmp_path / "c"))
+    code, _, err = bench_cli(str(data), "--samples", "1,2,4", "--plot", str(png), "--cache-dir", str(tmp_path / "c"))
     assert code == 0, err
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -612,19 +614,35 @@ def test_summary_holds_every_row_and_the_parameters():
 
 
 @pytest.mark.real
-def test_bench_smoke_on_the_real_model(tmp_path, data, smollm2_path):
-    args = [sys.executable, "-m", "tts_cli", "bench", str(data), "--limit", "2", "--samples", "1,2",
+def test_bench_smoke_on_the_real_model(tmp_path, data, smollm2_path, cli):
+    args = ["bench", str(data), "--limit", "2", "--samples", "1,2",
             "--strategies", "greedy,majority", "--policy", "smollm2-135m", "--max-tokens", "16", "--threads", "2",
             "--cache-dir", str(tmp_path / "c"), "--json", str(tmp_path / "s.json")]  # fmt: skip
-    env = {**os.environ, "NO_COLOR": "1"}
-    first = subprocess.run(args, capture_output=True, timeout=300, env=env)
-    assert first.returncode == 0, first.stderr.decode()
+    first = cli(*args)
+    assert first.code == 0, first.err
     rows = json.loads((tmp_path / "s.json").read_text())["rows"]
     assert [(r["model"], r["strategy"], r["n"]) for r in rows] == [
         ("smollm2-135m", "greedy", 1), ("smollm2-135m", "majority", 1), ("smollm2-135m", "majority", 2)
     ]  # fmt: skip
     assert all(r["problems"] == 2 and r["errors"] == 0 and r["flops"] > 0 for r in rows)
     assert rows[2]["policy_tokens"] > rows[1]["policy_tokens"]
-    second = subprocess.run(args, capture_output=True, timeout=120, env=env)
-    assert second.returncode == 0 and "4 of 4 run(s) cached" in second.stderr.decode()
-    assert second.stdout == first.stdout
+    second = cli(*args)
+    assert second.code == 0 and "4 of 4 run(s) cached" in second.err
+    assert second.out == first.out
+
+
+def test_workers_compute_the_same_answers_with_each_run_charged_its_own_cost(tmp_path):
+    strategies, budgets = ["greedy", "majority", "beam"], [1, 2, 4]
+    verifier = ScriptedVerifier(TRUSTED, default=0.2)
+    alone, _ = make_bench(tmp_path / "alone", strategies, budgets, verifier=verifier)
+    alone.run(alone.pending())
+    together, _ = make_bench(tmp_path / "together", strategies, budgets, verifier=verifier)
+    together.run(together.pending(), workers=3)
+    assert together.computed == alone.computed and not together.errors
+    key = lambda o: (o.model, o.strategy, o.n, o.problem)  # noqa: E731
+    expected = {key(o): (o.answer, o.correct) for o in alone.outcomes()}
+    assert {key(o): (o.answer, o.correct) for o in together.outcomes()} == expected
+    for entry in together.cache.entries.values():  # every run's tokens are its own, never another's
+        result = entry["result"]
+        if entry["what"]["kind"] == "run":
+            assert result["policy_tokens"] > 0

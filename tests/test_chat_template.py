@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 import pytest
 
@@ -129,7 +127,7 @@ def test_ordinary_templates_still_work() -> None:
 @pytest.mark.real
 @pytest.mark.parametrize("command", ["ask", "solve"])
 def test_malicious_chat_template_from_models_file_is_a_model_error(
-    tmp_path: Path, smollm2_path: Path, command: str
+    cli: Callable[..., Any], tmp_path: Path, smollm2_path: Path, command: str
 ) -> None:
     marker = tmp_path / "pwned"
     template = "{{ cycler.__init__.__globals__.os.popen('touch " + str(marker) + "').read() }}"
@@ -142,15 +140,11 @@ def test_malicious_chat_template_from_models_file_is_a_model_error(
     problems = tmp_path / "p.txt"
     problems.write_text("What is 1 + 1?\nWhat is 2 + 2?\n")
     target = ["hi"] if command == "ask" else [str(problems)]
-    proc = subprocess.run(
-        [sys.executable, "-m", "tts_cli", command, *target, "--models", str(models), "--policy", "evil",
-         "--max-tokens", "8", "--threads", "2"],
-        capture_output=True, timeout=120, env={**os.environ, "NO_COLOR": "1"},
-    )
-    err = proc.stderr.decode()
-    assert proc.returncode == 3, err
+    result = cli(command, *target, "--models", str(models), "--policy", "evil", "--max-tokens", "8", "--threads", "2")
+    err = result.err
+    assert result.code == 3, err
     assert "Traceback" not in err
     errors = [line for line in err.splitlines() if line.startswith("tts: error:")]
     assert len(errors) == 1 and "evil: chat template failed" in errors[0] and "unsafe" in errors[0], err
-    assert proc.stdout == b""
+    assert result.out == ""
     assert not marker.exists()

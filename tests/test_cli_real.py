@@ -1,4 +1,7 @@
-"""`tts ask` / `tts solve` as a user runs them: a real subprocess on the real smollm2-135m model."""
+"""`tts ask` / `tts solve` on the real smollm2-135m model: in this process with a test environment
+(the ``cli`` fixture; every test here is `real`, so it runs in a forked child), and as the real
+process (`python -m tts_cli`) where the process itself is what is checked: the streams of the
+binary, and Ctrl-C."""
 
 from __future__ import annotations
 
@@ -17,15 +20,15 @@ pytestmark = pytest.mark.real
 FAST = ["--policy", "smollm2-135m", "--max-tokens", "24", "--threads", "2"]
 
 
-def tts(*args: str, stdin: bytes | None = None, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
+def tts_process(*args: str, stdin: bytes | None = None, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
     env = {**os.environ, "NO_COLOR": "1"}
     return subprocess.run(
         [sys.executable, "-m", "tts_cli", *args], input=stdin, capture_output=True, timeout=timeout, env=env
     )
 
 
-def one_line_error(proc: subprocess.CompletedProcess[bytes]) -> str:
-    err = proc.stderr.decode()
+def one_line_error(result) -> str:
+    err = result.err
     assert "Traceback" not in err
     lines = [line for line in err.splitlines() if line.startswith("tts: error:")]
     assert len(lines) == 1, err
@@ -38,7 +41,8 @@ def _model(smollm2_path: Path) -> None:
 
 
 def test_ask_prints_only_the_answer_on_stdout_and_cost_on_stderr():
-    proc = tts("ask", "What is 2 + 3?", *FAST)
+    """The real binary (supervised): the answer alone on stdout, the cost table on stderr."""
+    proc = tts_process("ask", "What is 2 + 3?", *FAST)
     assert proc.returncode == 0, proc.stderr.decode()
     assert len(proc.stdout.decode().splitlines()) == 1
     err = proc.stderr.decode()
@@ -46,10 +50,10 @@ def test_ask_prints_only_the_answer_on_stdout_and_cost_on_stderr():
     assert "\x1b[" not in proc.stdout.decode() + err  # not a terminal: no escape codes
 
 
-def test_ask_json_has_answer_candidates_and_measured_cost():
-    proc = tts("ask", "What is 2 + 3?", *FAST, "--json", "-s", "majority", "-n", "3", "--seed", "5")
-    assert proc.returncode == 0, proc.stderr.decode()
-    data = json.loads(proc.stdout)
+def test_ask_json_has_answer_candidates_and_measured_cost(cli):
+    result = cli("ask", "What is 2 + 3?", *FAST, "--json", "-s", "majority", "-n", "3", "--seed", "5")
+    assert result.code == 0, result.err
+    data = json.loads(result.out)
     assert data["strategy"] == "majority"
     assert len(data["candidates"]) == 3 and all({"answer", "text"} <= set(c) for c in data["candidates"])
     policy = data["cost"]["policy"]
@@ -59,14 +63,14 @@ def test_ask_json_has_answer_candidates_and_measured_cost():
     assert policy["cached_tokens"] >= 2 * policy["prompt_tokens"]
     assert data["cost"]["verifier"] is None
     assert data["cost"]["flops"] == pytest.approx(2 * 134515008 * (policy["prompt_tokens"] + policy["generated_tokens"]))
-    again = json.loads(tts("ask", "What is 2 + 3?", *FAST, "--json", "-s", "majority", "-n", "3", "--seed", "5").stdout)
+    again = json.loads(cli("ask", "What is 2 + 3?", *FAST, "--json", "-s", "majority", "-n", "3", "--seed", "5").out)
     assert [c["text"] for c in again["candidates"]] == [c["text"] for c in data["candidates"]]
 
 
-def test_ask_reads_the_question_from_stdin():
-    proc = tts("ask", "-", *FAST, "--quiet", stdin=b"What is 2 + 3?\n")
-    assert proc.returncode == 0 and proc.stdout.strip()
-    assert proc.stderr.decode().strip() == ""
+def test_ask_reads_the_question_from_stdin(cli):
+    result = cli("ask", "-", *FAST, "--quiet", stdin=b"What is 2 + 3?\n")
+    assert result.code == 0 and result.out.strip()
+    assert result.err.strip() == ""
 
 
 @pytest.mark.parametrize(
@@ -85,37 +89,37 @@ def test_ask_reads_the_question_from_stdin():
         (["ask", "hi", "--policy", "/nonexistent/model.gguf"], None, 3, "not found"),
     ],
 )
-def test_bad_input_gives_one_line_error_and_documented_exit_code(args, stdin, code, words):
-    proc = tts(*args, stdin=stdin)
-    assert proc.returncode == code, proc.stderr.decode()
-    assert words.lower() in one_line_error(proc).lower()
+def test_bad_input_gives_one_line_error_and_documented_exit_code(cli, args, stdin, code, words):
+    result = cli(*args, stdin=stdin or b"")
+    assert result.code == code, result.err
+    assert words.lower() in one_line_error(result).lower()
 
 
-def test_a_file_that_is_not_a_gguf_is_a_model_error(tmp_path):
+def test_a_file_that_is_not_a_gguf_is_a_model_error(cli, tmp_path):
     fake = tmp_path / "fake.gguf"
     fake.write_text("this is not a model")
-    proc = tts("ask", "hi", "--policy", str(fake))
-    assert proc.returncode == 3
-    assert "gguf" in one_line_error(proc).lower()
+    result = cli("ask", "hi", "--policy", str(fake))
+    assert result.code == 3
+    assert "gguf" in one_line_error(result).lower()
 
 
-def test_solve_keeps_going_past_a_malformed_line(tmp_path):
+def test_solve_keeps_going_past_a_malformed_line(cli, tmp_path):
     problems = tmp_path / "p.jsonl"
     problems.write_text(
         json.dumps({"id": "a", "question": "What is 1 + 1?", "answer": "#### 2"}) + "\n"
         + "{not json\n"
         + json.dumps({"id": "c", "question": "What is 2 + 2?", "answer": "#### 4"}) + "\n"
     )
-    proc = tts("solve", str(problems), *FAST, "--no-tree")
-    assert proc.returncode == 4
-    records = {r["id"]: r for r in map(json.loads, proc.stdout.decode().splitlines())}  # in the order they finish
+    result = cli("solve", str(problems), *FAST, "--no-tree")
+    assert result.code == 4
+    records = {r["id"]: r for r in map(json.loads, result.out.splitlines())}  # in the order they finish
     assert sorted(map(str, records)) == ["2", "a", "c"]
     assert "error" in records[2] and "line 2" in records[2]["error"]
     assert {"answer", "correct", "gold", "cost"} <= set(records["a"])
-    assert "line 2" in proc.stderr.decode()
+    assert "line 2" in result.err
 
 
-def test_solve_interrupted_by_sigint_then_resumed(tmp_path):
+def test_solve_interrupted_by_sigint_then_resumed(cli, tmp_path):
     problems = tmp_path / "p.txt"
     problems.write_text("".join(f"What is {i} + {i}?\n" for i in range(1, 41)))
     out = tmp_path / "out.jsonl"
@@ -130,7 +134,7 @@ def test_solve_interrupted_by_sigint_then_resumed(tmp_path):
     assert "Traceback" not in err.decode() and "--resume" in err.decode()
     first = [json.loads(line) for line in out.read_text().splitlines()]  # valid JSONL
     assert 3 <= len(first) < 40
-    resumed = subprocess.run([*args, "--resume"], capture_output=True, timeout=300)
-    assert resumed.returncode == 0, resumed.stderr.decode()
+    resumed = cli(*args[3:], "--resume")
+    assert resumed.code == 0, resumed.err
     ids = [json.loads(line)["id"] for line in out.read_text().splitlines()]
     assert sorted(ids) == list(range(1, 41))

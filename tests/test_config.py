@@ -289,7 +289,7 @@ def test_unknown_model_name_suggests_close_match() -> None:
 
 
 def test_missing_models_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(ConfigError, match="models file not found: .*nope.toml"):
+    with pytest.raises(ConfigError, match=r"models file not found: .*nope\.toml"):
         load_registry(tmp_path / "nope.toml")
     monkeypatch.setenv("TTS_MODELS", str(tmp_path / "env-nope.toml"))
     with pytest.raises(ConfigError, match=r"env-nope.toml \(from \$TTS_MODELS\)"):
@@ -313,7 +313,7 @@ def test_resolve_model_ref(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert spec.name == "Local-Model.Q8_0" and spec.file == gguf.name
     assert [(s.kind, s.path) for s in spec.sources] == [("path", str(gguf.resolve()))]
     assert resolve_model_ref(str(gguf), registry).sources == spec.sources
-    with pytest.raises(ModelError, match="model file not found: missing.gguf"):
+    with pytest.raises(ModelError, match=r"model file not found: missing\.gguf"):
         resolve_model_ref("missing.gguf", registry)
     with pytest.raises(ModelError, match="model file not found"):
         resolve_model_ref("some/dir/model", registry)

@@ -11,8 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterator
 
 import pytest
-
 from stub_server import StubServer
+
 from tts_cli.engine.http import HTTPClient
 from tts_cli.errors import DownloadError, ServerError
 from tts_cli.store.sources import _endpoint
@@ -106,7 +106,7 @@ def test_without_no_proxy_even_loopback_is_proxied_as_urllib_does(proxy: ProxySt
 
 def test_https_asks_the_proxy_for_a_tunnel(proxy: ProxyStub, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HTTPS_PROXY", f"http://me:pw@{proxy.address}")
-    with pytest.raises(ServerError, match="srv: GET https://api.example/v1/models failed .*Tunnel connection failed: 403"):
+    with pytest.raises(ServerError, match=r"srv: GET https://api\.example/v1/models failed .*Tunnel connection failed: 403"):
         client("https://api.example/v1").get("/models")
     [(method, target, headers)] = proxy.requests
     assert (method, target) == ("CONNECT", "api.example:443")

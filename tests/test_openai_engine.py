@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from stub_server import Reply, StubServer, completion, default_behaviour
+
 from tts_cli.config import ServerSettings, load_registry
 from tts_cli.engine.http import Aborted, HTTPClient, Refused
 from tts_cli.engine.openai import OpenAIEngine, _ending, load_server_engine, split_tokens
@@ -42,15 +42,14 @@ def models_file(tmp_path: Path, url: str, **extra: Any) -> Path:
     return path
 
 
-def tts(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [sys.executable, "-m", "tts_cli", *args], capture_output=True, timeout=timeout,
-        env={**os.environ, "NO_COLOR": "1", **(env or {})},
-    )
+@pytest.fixture
+def tts(cli: Any) -> Any:
+    """`tts ARGS` in this process with a test environment (the ``cli`` fixture)."""
+    return cli
 
 
-def one_line_error(proc: subprocess.CompletedProcess[bytes]) -> str:
-    err = proc.stderr.decode()
+def one_line_error(result: Any) -> str:
+    err = result.err
     assert "Traceback" not in err
     lines = [line for line in err.splitlines() if line.startswith("tts: error:")]
     assert len(lines) == 1, err
@@ -102,14 +101,14 @@ def test_server_model_settings_are_read(tmp_path):
     )
 
 
-def test_models_list_shows_the_server_and_pull_refuses(tmp_path):
+def test_models_list_shows_the_server_and_pull_refuses(tts, tmp_path):
     path = models_file(tmp_path, "http://127.0.0.1:8000/v1")
-    proc = tts("models", "list", "--json", "--models", str(path))
-    assert proc.returncode == 0, proc.stderr.decode()
-    row = next(r for r in json.loads(proc.stdout) if r["name"] == "srv")
+    result = tts("models", "list", "--json", "--models", str(path))
+    assert result.code == 0, result.err
+    row = next(r for r in json.loads(result.out) if r["name"] == "srv")
     assert row["backend"] == "openai" and row["base_url"] == "http://127.0.0.1:8000/v1" and row["downloaded"] is None
-    proc = tts("models", "pull", "srv", "--models", str(path))
-    assert proc.returncode == 2 and "no file to pull" in one_line_error(proc)
+    result = tts("models", "pull", "srv", "--models", str(path))
+    assert result.code == 2 and "no file to pull" in one_line_error(result)
 
 
 # --------------------------------------------------------------------------- pure bookkeeping
@@ -248,7 +247,7 @@ def test_judge_reads_yes_and_no_from_top_logprobs(chat_format):
         engine.close()
 
 
-def test_a_server_without_logprobs_is_a_clear_model_error(tmp_path):
+def test_a_server_without_logprobs_is_a_clear_model_error(tts, tmp_path):
     def no_logprobs(path: str, body: dict[str, Any], number: int) -> Reply:
         if path.endswith("/models"):
             return Reply(status=404, body={"detail": "Not Found"})
@@ -259,9 +258,9 @@ def test_a_server_without_logprobs_is_a_clear_model_error(tmp_path):
         with pytest.raises(ModelError, match="returned no log-probabilities"):
             engine.next_token_logprobs([engine.tokenize("Q")], engine.tokenize("Yes"))
         engine.close()
-        path = models_file(tmp_path, stub.url)
-        proc = tts("ask", "What is 2+2?", "-s", "best-of-n", "-n", "2", "-p", "srv", "-v", "srv", "--models", str(path))
-        assert proc.returncode == 3 and "returned no log-probabilities" in one_line_error(proc)
+        path = str(models_file(tmp_path, stub.url))
+        result = tts("ask", "What is 2+2?", "-s", "best-of-n", "-n", "2", "-p", "srv", "-v", "srv", "--models", path)
+        assert result.code == 3 and "returned no log-probabilities" in one_line_error(result)
 
 
 # --------------------------------------------------------------------------- failures and retries
@@ -324,7 +323,7 @@ def test_errors_that_retrying_cannot_fix_are_not_retried(reply, error, words):
 def test_no_answer_within_the_timeout_is_an_error_without_retry():
     with StubServer(lambda path, body, number: Reply(body=completion(["x"]), delay=3)) as stub:
         engine = make_engine(stub.url, timeout=0.5)
-        with pytest.raises(ServerError, match="no answer .* within 0.5 s"):
+        with pytest.raises(ServerError, match=r"no answer .* within 0\.5 s"):
             engine.generate([engine.tokenize("Q")], [SamplingParams()])
         assert len(stub.posts()) == 1
         engine.close()
@@ -351,23 +350,23 @@ def test_close_aborts_a_request_in_flight():
         assert not thread.is_alive() and time.monotonic() - started < 3 and isinstance(failure[0], Aborted)
 
 
-def test_unreachable_server_is_one_line_and_exit_code_3(tmp_path):
+def test_unreachable_server_is_one_line_and_exit_code_3(tts, tmp_path):
     import socket
 
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     path = models_file(tmp_path, f"http://127.0.0.1:{port}/v1", max_retries=1)
-    proc = tts("ask", "What is 2+2?", "-p", "srv", "--models", str(path))
-    line = one_line_error(proc)
-    assert proc.returncode == 3 and f"cannot reach the server at http://127.0.0.1:{port}/v1: connection refused" in line
+    result = tts("ask", "What is 2+2?", "-p", "srv", "--models", str(path))
+    line = one_line_error(result)
+    assert result.code == 3 and f"cannot reach the server at http://127.0.0.1:{port}/v1: connection refused" in line
 
 
 def test_api_key_comes_from_the_named_environment_variable(tmp_path, monkeypatch):
     with StubServer() as stub:
         spec = load_registry(models_file(tmp_path, stub.url, api_key_env="TTS_TEST_KEY")).get("srv")
         monkeypatch.delenv("TTS_TEST_KEY", raising=False)
-        with pytest.raises(ConfigError, match="TTS_TEST_KEY .* is not set"):
+        with pytest.raises(ConfigError, match=r"TTS_TEST_KEY .* is not set"):
             load_server_engine(spec)
         monkeypatch.setenv("TTS_TEST_KEY", "s3cret")
         engine = load_server_engine(spec)
@@ -415,15 +414,15 @@ def reply_text(prompt: str) -> str:
     return "ok " * (number + 1) + "so \\boxed{4}"
 
 
-def test_solve_workers_answers_every_id_once_with_its_own_cost(tmp_path):
+def test_solve_workers_answers_every_id_once_with_its_own_cost(tts, tmp_path):
     behaviour = Concurrency(0.3)
     with StubServer(behaviour) as stub:
         problems = tmp_path / "p.jsonl"
         ids = write_problems(problems, 9, bad_line=True)
         out = tmp_path / "out.jsonl"
-        proc = tts("solve", str(problems), "-o", str(out), "--workers", "4", "-s", "majority", "-n", "3",
-                   "-p", "srv", "--models", str(models_file(tmp_path, stub.url)), "-q")
-        assert proc.returncode == 4, proc.stderr.decode()  # the malformed line
+        result = tts("solve", str(problems), "-o", str(out), "--workers", "4", "-s", "majority", "-n", "3",
+                     "-p", "srv", "--models", str(models_file(tmp_path, stub.url)), "-q")
+        assert result.code == 4, result.err  # the malformed line
         records = [json.loads(line) for line in out.read_text().splitlines()]
         answered = [r["id"] for r in records if "error" not in r]
         assert sorted(answered) == ids and len([r for r in records if "error" in r]) == 1
@@ -436,7 +435,8 @@ def test_solve_workers_answers_every_id_once_with_its_own_cost(tmp_path):
             assert record["cost"]["policy"]["generated_tokens"] == 3 * len(reply_text(mine[0]["prompt"]))
 
 
-def test_solve_workers_interrupted_then_resumed(tmp_path):
+def test_solve_workers_interrupted_then_resumed(tts, tmp_path):
+    """Ctrl-C needs the real process (`python -m tts_cli`): it returns at once, exit 130."""
     behaviour = Concurrency(0.4)
     with StubServer(behaviour) as stub:
         problems = tmp_path / "p.jsonl"
@@ -456,15 +456,15 @@ def test_solve_workers_interrupted_then_resumed(tmp_path):
         first = [json.loads(line)["id"] for line in out.read_text().splitlines()]
         assert 2 <= len(first) < 12 and len(set(first)) == len(first)
         behaviour.delay = 0.0
-        proc2 = tts(*args, "--resume")
-        assert proc2.returncode == 0, proc2.stderr.decode()
+        resumed = tts(*args, "--resume")
+        assert resumed.code == 0, resumed.err
         final = [json.loads(line)["id"] for line in out.read_text().splitlines()]
         assert sorted(final) == ids
 
 
-def test_workers_must_be_positive(tmp_path):
+def test_workers_must_be_positive(tts, tmp_path):
     # (--workers K on a local model batches problems together: tests/test_batching_real.py)
     problems = tmp_path / "p.txt"
     problems.write_text("What is 1 + 1?\n")
-    proc = tts("solve", str(problems), "--workers", "0")
-    assert proc.returncode == 2 and "--workers must be at least 1" in one_line_error(proc)
+    result = tts("solve", str(problems), "--workers", "0")
+    assert result.code == 2 and "--workers must be at least 1" in one_line_error(result)

@@ -1,12 +1,11 @@
 """The openai backend against a real server: llama-cpp-python's own OpenAI-compatible server on
 smollm2-135m, started on 127.0.0.1 (a free port) for this session and stopped afterwards, driven
-through the `tts` CLI as a user would (a --models file with backend = "openai")."""
+through the `tts` CLI (in this process, the ``cli`` fixture) with a --models file with backend = "openai"."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -88,19 +87,24 @@ def models(server_url: str, tmp_path: Path) -> Path:
     return path
 
 
-def tts(*args: str, key: str = API_KEY, timeout: float = 300) -> subprocess.CompletedProcess[bytes]:
-    env = {**os.environ, "NO_COLOR": "1", "TTS_TEST_SERVER_KEY": key}
-    return subprocess.run([sys.executable, "-m", "tts_cli", *args], capture_output=True, timeout=timeout, env=env)
+@pytest.fixture
+def tts(cli: Callable[..., Any]) -> Callable[..., Any]:
+    """`tts ARGS` in this process with a test environment; ``key=`` is the API key it sends."""
+
+    def invoke(*args: str, key: str = API_KEY) -> Any:
+        return cli(*args, TTS_TEST_SERVER_KEY=key)
+
+    return invoke
 
 
-def ask_json(models: Path, *args: str) -> tuple[dict, str]:
-    proc = tts("ask", "What is 2 + 3?", "-p", "smol-server", "--models", str(models), "--json", *args)
-    assert proc.returncode == 0, proc.stderr.decode()
-    return json.loads(proc.stdout), proc.stderr.decode()
+def ask_json(tts: Callable[..., Any], models: Path, *args: str) -> tuple[dict, str]:
+    result = tts("ask", "What is 2 + 3?", "-p", "smol-server", "--models", str(models), "--json", *args)
+    assert result.code == 0, result.err
+    return json.loads(result.out), result.err
 
 
-def test_majority_through_the_server_counts_what_the_server_reports(models):
-    data, err = ask_json(models, "-s", "majority", "-n", "4", "--max-tokens", "32", "--seed", "3")
+def test_majority_through_the_server_counts_what_the_server_reports(tts, models):
+    data, err = ask_json(tts, models, "-s", "majority", "-n", "4", "--max-tokens", "32", "--seed", "3")
     assert data["strategy"] == "majority" and len(data["candidates"]) == 4
     policy = data["cost"]["policy"]
     assert policy["source"] == "server" and policy["model"] == "smol-server"
@@ -108,12 +112,12 @@ def test_majority_through_the_server_counts_what_the_server_reports(models):
     assert policy["generated_tokens"] == sum(c["tokens"] for c in data["candidates"])
     assert policy["flops"] == 2 * 134515008 * (policy["prompt_tokens"] + policy["generated_tokens"])
     assert "smol-server (server)" in err and "tokens as the server reported them" in " ".join(err.split())
-    again, _ = ask_json(models, "-s", "majority", "-n", "4", "--max-tokens", "32", "--seed", "3")
+    again, _ = ask_json(tts, models, "-s", "majority", "-n", "4", "--max-tokens", "32", "--seed", "3")
     assert [c["text"] for c in again["candidates"]] == [c["text"] for c in data["candidates"]]  # seeds honoured
 
 
-def test_best_of_n_with_the_server_model_as_judge(models):
-    data, _ = ask_json(models, "-s", "best-of-n", "-n", "4", "-v", "smol-server", "--max-tokens", "32")
+def test_best_of_n_with_the_server_model_as_judge(tts, models):
+    data, _ = ask_json(tts, models, "-s", "best-of-n", "-n", "4", "-v", "smol-server", "--max-tokens", "32")
     assert data["strategy"] == "best-of-n" and len(data["candidates"]) == 4
     scored = [c["score"] for c in data["candidates"] if c["score"] is not None]
     assert scored and all(0.0 <= s <= 1.0 for s in scored)
@@ -123,34 +127,34 @@ def test_best_of_n_with_the_server_model_as_judge(models):
     assert verifier["generated_tokens"] >= 1  # one token per judge request, as the server counts it
 
 
-def test_beam_search_continues_steps_through_the_server(models):
+def test_beam_search_continues_steps_through_the_server(tts, models):
     data, _ = ask_json(
-        models, "-s", "beam", "-n", "2", "-m", "1", "-v", "smol-server", "--max-depth", "3",
+        tts, models, "-s", "beam", "-n", "2", "-m", "1", "-v", "smol-server", "--max-depth", "3",
         "--step-tokens", "16", "--max-tokens", "48",
     )  # fmt: skip
     assert max(node["depth"] for node in data["tree"]) >= 2  # a step continued from a previous one
 
 
-def test_solve_with_workers_answers_every_id_once(models, tmp_path):
+def test_solve_with_workers_answers_every_id_once(tts, models, tmp_path):
     problems = tmp_path / "problems.jsonl"
     ids = [f"p{i}" for i in range(8)]
     problems.write_text(
         "".join(json.dumps({"id": pid, "question": f"What is {i} + {i}?", "answer": str(2 * i)}) + "\n" for i, pid in enumerate(ids))
     )
     out = tmp_path / "out.jsonl"
-    proc = tts(
+    result = tts(
         "solve", str(problems), "-o", str(out), "--workers", "4", "-s", "majority", "-n", "2",
         "--max-tokens", "24", "-p", "smol-server", "--models", str(models), "-q",
     )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr.decode()
+    assert result.code == 0, result.err
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert sorted(r["id"] for r in records) == ids
     assert all(r["cost"]["policy"]["source"] == "server" and r["cost"]["policy"]["generated_tokens"] > 0 for r in records)
 
 
-def test_a_wrong_api_key_is_one_line_and_exit_code_3(models):
-    proc = tts("ask", "What is 2 + 3?", "-p", "smol-server", "--models", str(models), key="wrong")
-    err = proc.stderr.decode()
-    assert proc.returncode == 3 and "Traceback" not in err
+def test_a_wrong_api_key_is_one_line_and_exit_code_3(tts, models):
+    result = tts("ask", "What is 2 + 3?", "-p", "smol-server", "--models", str(models), key="wrong")
+    err = result.err
+    assert result.code == 3 and "Traceback" not in err
     lines = [line for line in err.splitlines() if line.startswith("tts: error:")]
     assert len(lines) == 1 and "refused the API key" in lines[0] and "401" in lines[0]

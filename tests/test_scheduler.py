@@ -32,7 +32,7 @@ class ScriptedCore:
     def live(self, state: Any) -> bool:
         return isinstance(state, Job) and state.done_steps < state.steps and not state.aborted
 
-    def step(self, states: list[Any]) -> None:
+    def step(self, states: list[Any]) -> int:
         if self.gate is not None:
             self.gate.wait(10)
         names = [s.name for s in states]
@@ -41,6 +41,7 @@ class ScriptedCore:
         self.batches.append(names)
         for s in states:
             s.done_steps += 1
+        return len(states)
 
     def complete(self, state: Any) -> Any:
         return state.name if isinstance(state, Job) else state

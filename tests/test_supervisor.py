@@ -99,3 +99,19 @@ def test_the_child_shares_the_parents_streams(tmp_path: Path) -> None:
     assert proc.returncode == 0
     assert out.read_text() == "answer\n"
     assert proc.stderr == "note\n"
+
+
+def test_main_given_an_environment_runs_every_command_in_this_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`ask` would be supervised; with an Environment of its own it runs here, on those streams."""
+    from tts_cli.cli.main import main
+    from tts_cli.env import Environment
+
+    monkeypatch.setenv("TTS_CONFIG_DIR", "/nonexistent/tts-config")
+    out, err = io.StringIO(), io.StringIO()
+    env = Environment(
+        stdin=io.BytesIO(b""), stdout=out, stderr=err, stdin_isatty=False, stdout_isatty=False, stderr_isatty=False
+    )
+    with pytest.raises(SystemExit) as exited:
+        main(["ask", "-", "--policy", "/nonexistent/must-not-be-loaded.gguf"], env)
+    assert exited.value.code == ExitStatus.USAGE
+    assert err.getvalue() == "tts: error: the question from stdin is empty\n" and out.getvalue() == ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Callable, Optional, Sequence
 
@@ -19,8 +20,8 @@ from tts_cli.verifiers import (
     available_verifiers,
     make_verifier,
     prm_config_from_dict,
+    registry,
 )
-from tts_cli.verifiers import registry
 from tts_cli.verifiers._scoring import binary_score
 
 # (prompt text, candidate strings) -> one log-prob per candidate
@@ -269,7 +270,7 @@ def test_prm_config_from_dict_names_the_bad_key(table_: dict, key: str) -> None:
 
 
 def test_prm_config_is_frozen() -> None:
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         PRM_PRESETS["rlhflow"].good_token = "x"  # type: ignore[misc]
 
 
@@ -298,8 +299,8 @@ def test_make_verifier_errors() -> None:
 
 def test_third_party_verifiers_come_from_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
     class Plugin:
-        def load(self):  # noqa: ANN201
-            def setup(register):  # noqa: ANN001, ANN202
+        def load(self):
+            def setup(register):
                 register("always-yes", lambda engine, **kw: JudgeVerifier(engine, **kw), "test plugin")
 
             return setup

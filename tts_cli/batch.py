@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO, Any, Iterable, Iterator, Optional, Union
+from typing import IO, Any, BinaryIO, Iterable, Iterator, Optional, Union
 
 from tts_cli.errors import InputError, OutputError
 from tts_cli.questions import reject_binary, validate_question
@@ -36,6 +37,21 @@ class BadLine:
 
 
 Item = Union[Problem, BadLine]
+
+
+def read_input(source: str, stdin: Optional[BinaryIO] = None) -> list[Item]:
+    """Every item of the input file ``source``, or of ``stdin`` (default: the process's) when
+    ``source`` is ``-``; a missing or unreadable file is an InputError."""
+    if source == "-":
+        return read_problems(sys.stdin.buffer if stdin is None else stdin, "the input on stdin")
+    path = Path(source)
+    if not path.is_file():
+        raise InputError(f"input file not found: {source}")
+    try:
+        with path.open("rb") as handle:
+            return read_problems(handle, f"input file {source}")
+    except OSError as exc:
+        raise InputError(f"cannot read {source}: {exc.strerror or exc}") from None
 
 
 def read_problems(lines: Iterable[bytes], source: str) -> list[Item]:

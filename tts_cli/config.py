@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, NoReturn, Optional, Tuple
 
+from tts_cli.engine.types import ServerSettings
 from tts_cli.errors import ConfigError, ModelError
 from tts_cli.paths import config_dir
+from tts_cli.prm_config import PRMConfig, prm_config_from_dict
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -98,19 +100,6 @@ class ModelSource:
 
 
 @dataclass(frozen=True)
-class ServerSettings:
-    """Where and how to reach a model served over the OpenAI-compatible API (``backend = "openai"``)."""
-
-    base_url: str  # e.g. http://host:8000/v1 (no trailing slash)
-    model: str  # the server's name for the model
-    api_key_env: Optional[str] = None  # name of the environment variable holding the key
-    timeout: float = 600.0  # seconds per request
-    max_retries: int = 4  # on 429/5xx and connection failures
-    concurrency: int = 8  # requests in flight at once per model
-    top_logprobs: int = 20  # log-probabilities asked for per position (verifiers)
-
-
-@dataclass(frozen=True)
 class ModelSpec:
     name: str
     file: str  # "" for a server model
@@ -123,7 +112,7 @@ class ModelSpec:
     chat_template: Optional[str] = None
     description: str = ""
     origin: Optional[Path] = None
-    prm: Optional[Any] = None  # PRMConfig when the model is a token-logit process reward model
+    prm: Optional[PRMConfig] = None  # set when the model is a token-logit process reward model
     backend: str = "llama.cpp"
     server: Optional[ServerSettings] = None  # set when backend == "openai"
 
@@ -361,7 +350,7 @@ def _server_settings(checker: _Checker, table: Tuple[str, ...], entry: Dict[str,
     url = entry["base_url"].strip()
     try:
         parts = urlsplit(url)
-        parts.port  # raises ValueError for a port that is not a number
+        _ = parts.port  # raises ValueError for a port that is not a number
     except ValueError as exc:
         checker.fail(table, "base_url", f"not a valid URL ({exc})")
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -388,9 +377,7 @@ def _server_settings(checker: _Checker, table: Tuple[str, ...], entry: Dict[str,
     )
 
 
-def _prm_config(checker: _Checker, table: Tuple[str, ...], data: Dict[str, Any]) -> Any:
-    from tts_cli.verifiers.token_prm import prm_config_from_dict
-
+def _prm_config(checker: _Checker, table: Tuple[str, ...], data: Dict[str, Any]) -> PRMConfig:
     try:
         return prm_config_from_dict(dict(data))
     except ValueError as exc:

@@ -1,22 +1,31 @@
 """The process environment a command runs in: streams, terminal flags and consoles.
 
-Tests build their own ``Environment`` (with ``StringIO`` streams and chosen isatty flags) instead of
-patching ``sys``.
+``tts_cli.cli.app.run(argv, env)`` takes one and hands it to every command through the command
+context (``ctx.obj``); commands never build their own or read ``sys.stdin``/``sys.stdout``. The
+console script passes none, and gets this process's streams. Tests build their own (``StringIO``
+streams, stdin bytes, chosen isatty flags) instead of patching ``sys`` or running a subprocess.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import IO, Optional
+from typing import IO, BinaryIO, Optional
 
 from rich.console import Console
 
 
+def _process_stdin() -> BinaryIO:
+    """This process's stdin as bytes (an empty stream when there is none, e.g. fd 0 closed)."""
+    stream = getattr(sys.stdin, "buffer", None)
+    return stream if stream is not None else io.BytesIO()
+
+
 @dataclass
 class Environment:
-    stdin: IO[str] = field(default_factory=lambda: sys.stdin)
+    stdin: BinaryIO = field(default_factory=_process_stdin)  # bytes: commands decode and validate it themselves
     stdout: IO[str] = field(default_factory=lambda: sys.stdout)
     stderr: IO[str] = field(default_factory=lambda: sys.stderr)
     stdin_isatty: Optional[bool] = None
@@ -63,8 +72,8 @@ class Environment:
         return self._err
 
 
-def _isatty(stream: IO[str]) -> bool:
+def _isatty(stream: "IO[str] | BinaryIO | None") -> bool:
     try:
-        return stream.isatty()
+        return bool(stream is not None and stream.isatty())
     except (AttributeError, ValueError):
         return False

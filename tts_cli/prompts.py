@@ -88,9 +88,7 @@ def critique_finds_error(critique: str) -> bool:
         if "CORRECT" in verdict:
             return False
     lower = critique.lower()
-    if any(p in lower for p in ("no error", "no mistake", "is correct", "are correct", "all steps are right")):
-        return False
-    return True
+    return not any(p in lower for p in ("no error", "no mistake", "is correct", "are correct", "all steps are right"))
 
 
 def prompt_set(name: str = "math", system_override: Optional[str] = None) -> PromptSet:

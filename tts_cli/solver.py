@@ -12,6 +12,7 @@ from tts_cli.errors import ContextOverflowError
 from tts_cli.prompts import PromptSet
 from tts_cli.strategies import Options, SearchConfig, SearchContext, SearchResult, StrategyInfo, get_strategy
 from tts_cli.tree import SearchTree
+from tts_cli.verifiers.base import Verifier
 
 
 @dataclass
@@ -49,7 +50,7 @@ def solve(
     policy: Engine,
     config: SearchConfig,
     prompts: PromptSet,
-    verifier: Any = None,
+    verifier: Optional[Verifier] = None,
     tree: Optional[SearchTree] = None,
     options: Optional[Options] = None,
 ) -> Solution:

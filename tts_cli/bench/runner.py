@@ -7,6 +7,7 @@ would measure, whatever ran before it on the same question.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterator, Optional, Protocol, Sequence, Union
 
@@ -203,39 +204,78 @@ class Bench:
         return None
 
     # ------------------------------------------------------------------------------ running
-    def run(self, tasks: Sequence[Task], progress: Any = None) -> None:
+    def run(self, tasks: Sequence[Task], progress: Any = None, workers: int = 1) -> None:
         """Compute ``tasks``; each result is cached as soon as it is done. A per-problem failure
-        is logged and remembered (not cached); a model or configuration error stops the bench."""
-        for task in tasks:
-            try:
-                result = self._compute(task)
-            except (ModelError, ConfigError):
-                raise
-            except TTSError as exc:
-                what = f"pool of {task.n} samples" if task.kind == "pool" else f"{task.strategy} N={task.n}"
-                self.errors[task.key] = str(exc)
-                if progress is not None:
-                    progress.log(f"tts: {self.models.name(task.model)} {what}, problem {task.problem.id}: {exc}")
-                    progress.advance(correct=None, failed=True)
-                continue
-            self.cache.put(task.key, task.what, result)
-            self.computed += 1
-            if progress is not None:
-                tokens = sum(result["tokens"]) if task.kind == "pool" else result["policy_tokens"]
-                progress.advance(correct=None, tokens=int(tokens))
+        is logged and remembered (not cached); a model or configuration error stops the bench.
 
-    def _compute(self, task: Task) -> dict[str, Any]:
+        ``workers`` > 1 computes that many tasks at once on threads (their requests share the
+        local engine's decode batch); each task then has its own cost counters, starts from
+        whatever KV state the others left (no ``forget``), and only this thread writes the cache."""
+        if workers <= 1:
+            for task in tasks:
+                self._record(task, progress, functools.partial(self._compute, task))
+            return
+        from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+        queue = iter(tasks)
+        pending: dict[Future[dict[str, Any]], Task] = {}
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tts-bench")
+        try:
+            while True:
+                while len(pending) < workers:
+                    queued = next(queue, None)
+                    if queued is None:
+                        break
+                    pending[pool.submit(self._compute, queued, True)] = queued
+                if not pending:
+                    return
+                if progress is not None:
+                    progress.started(len(pending))
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    task = pending.pop(future)
+                    self._record(task, progress, future.result)
+        finally:
+            for future in pending:
+                future.cancel()
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _record(self, task: Task, progress: Any, compute: Callable[[], dict[str, Any]]) -> None:
+        try:
+            result = compute()
+        except (ModelError, ConfigError):
+            raise
+        except TTSError as exc:
+            what = f"pool of {task.n} samples" if task.kind == "pool" else f"{task.strategy} N={task.n}"
+            self.errors[task.key] = str(exc)
+            if progress is not None:
+                progress.log(f"tts: {self.models.name(task.model)} {what}, problem {task.problem.id}: {exc}")
+                progress.advance(correct=None, failed=True)
+            return
+        self.cache.put(task.key, task.what, result)
+        self.computed += 1
+        if progress is not None:
+            tokens = sum(result["tokens"]) if task.kind == "pool" else result["policy_tokens"]
+            progress.advance(correct=None, tokens=int(tokens))
+
+    def _compute(self, task: Task, shared: bool = False) -> dict[str, Any]:
+        from tts_cli.engine.scoped import UsageScope
         from tts_cli.prompts import prompt_set
         from tts_cli.solver import solve
 
         settings = self.plan.settings
         policy = self.models.policy(task.model)
-        verifier = self.models.verifier() if task.verified else None
+        if shared:  # other tasks use the engine at the same time: a fresh verifier, scoped counters
+            policy = UsageScope(policy)
+            new_verifier = getattr(self.models, "new_verifier", self.models.verifier)
+            verifier = new_verifier() if task.verified else None
+        else:
+            verifier = self.models.verifier() if task.verified else None
         config = replace(settings.search_config(), n=task.n)
         if task.kind == "pool":
             config = replace(config, budget=None)
         options = None if task.kind == "pool" else self.plan.options(task.strategy, task.n)
-        for engine in (policy, getattr(verifier, "engine", None)):
+        for engine in (policy, getattr(verifier, "engine", None)) if not shared else ():
             self.forget(engine)
         solution = solve(
             task.problem.question, strategy=POOL if task.kind == "pool" else task.strategy, policy=policy,

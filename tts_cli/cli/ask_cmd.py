@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import Annotated, Any, Optional
 
 import typer
@@ -12,6 +11,7 @@ from tts_cli.cli.options import SearchSettings, with_search_options
 
 
 def ask(
+    invocation: typer.Context,
     settings: SearchSettings,
     question: Annotated[
         Optional[str], typer.Argument(help="The question. '-' or a pipe reads it from stdin.", show_default=False)
@@ -28,9 +28,9 @@ def ask(
     from tts_cli.env import Environment
     from tts_cli.questions import read_question
 
-    env = Environment()
+    env = invocation.ensure_object(Environment)
     config = check_settings(settings)
-    text = read_question(question, sys.stdin.buffer, bool(env.stdin_isatty))
+    text = read_question(question, env.stdin, bool(env.stdin_isatty))
     session = open_session(env, settings, config, quiet=quiet)
     try:
         if quiet or no_live or not env.stderr_isatty:

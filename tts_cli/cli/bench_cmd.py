@@ -15,6 +15,7 @@ DEFAULT_SAMPLES = "1,4,8,16"
 
 
 def bench(
+    invocation: typer.Context,
     settings: SearchSettings,
     data: Annotated[
         Path, typer.Argument(help="Problems with gold answers: JSONL (`question`/`problem`, `answer`).", show_default=False)
@@ -43,6 +44,12 @@ def bench(
         typer.Option("--cache-dir", help="Per-problem results cache (default: bench/ in the tts cache dir, $TTS_CACHE_DIR)."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
+    workers: Annotated[
+        int,
+        typer.Option("--workers", help="Runs computed at once, sharing the local engine's decode batch (or concurrent "
+                     "server requests). Faster; each run's wall time then includes waiting for the others, and "
+                     "runs reuse each other's KV state, so compare costs at equal --workers."),
+    ] = 1,
 ) -> int:
     """Compare strategies, values of N and models on DATA: accuracy (95% Wilson interval) against
     mean tokens, FLOPs and wall time per problem, Pareto-optimal rows starred (★).
@@ -61,12 +68,14 @@ def bench(
     from tts_cli.errors import ExitStatus
     from tts_cli.paths import cache_dir as tts_cache_dir
 
-    env = Environment()
+    env = invocation.ensure_object(Environment)
     strategy_names, fixed = parse_strategies(strategies)
     sizes = parse_samples(samples) if budgets is None else parse_samples(budgets, "--budgets")  # the old name
     check_bench_settings(settings, strategy_names, sizes, fixed)
     if limit is not None and limit < 1:
         raise _usage(f"--limit must be at least 1 (got {limit})")
+    if workers < 1:
+        raise _usage(f"--workers must be at least 1 (got {workers})")
     for path, option in ((json_out, "--json"), (plot, "--plot"), (outcomes_out, "--per-problem")):
         if path is not None and not path.parent.is_dir():
             raise _usage(f"{option}: directory {path.parent} does not exist")
@@ -75,7 +84,7 @@ def bench(
     problems = read_problems(data, limit)
     loader = ModelLoader(
         env, settings.models_file, threads=settings.threads, gpu_layers=settings.gpu_layers,
-        n_ctx=settings.ctx, quiet=quiet, cpu_repack=settings.cpu_repack,
+        n_ctx=settings.ctx, quiet=quiet, cpu_repack=settings.cpu_repack, batching=workers > 1,
     )  # fmt: skip
     models = LoaderModels(loader, settings.verifier, settings.verifier_kind)
     policies: dict[str, Optional[str]] = {}  # name -> reference; every name resolved now, so a typo fails first
@@ -88,7 +97,7 @@ def bench(
     plan = BenchPlan(problems, list(policies.values()), strategy_names, sizes, settings, fixed)
     runner = Bench(plan, models, cache)
     try:
-        if not _run(env, runner, directory, quiet):
+        if not _run(env, runner, directory, quiet, workers):
             return int(ExitStatus.INTERRUPTED)
     finally:
         cache.close()
@@ -115,10 +124,10 @@ def bench(
     return int(ExitStatus.SUCCESS)
 
 
-def _run(env: Any, runner: Any, directory: Path, quiet: bool) -> bool:
+def _run(env: Any, runner: Any, directory: Path, quiet: bool, workers: int = 1) -> bool:
     """Compute what the cache lacks, with progress on stderr; False when interrupted (Ctrl-C or
     SIGTERM), everything finished being cached."""
-    from tts_cli.cli.solve_cmd import _signals_as_interrupt
+    from tts_cli.cli.interrupts import signals_as_interrupt
     from tts_cli.display.progress import BatchProgress
 
     todo = runner.pending()
@@ -127,8 +136,8 @@ def _run(env: Any, runner: Any, directory: Path, quiet: bool) -> bool:
     if not quiet:
         progress.log(f"tts: bench: {total - len(todo)} of {total} run(s) cached in {directory}; {len(todo)} to compute")
     try:
-        with _signals_as_interrupt(), progress:
-            runner.run(todo, progress)
+        with signals_as_interrupt(), progress:
+            runner.run(todo, progress, workers=workers)
     except KeyboardInterrupt:
         progress.stop()
         env.stderr.write(
@@ -163,6 +172,10 @@ class LoaderModels:
         if self._verifier is None and self.verifier_ref is not None:
             self._verifier = self.loader.load_verifier(self.verifier_ref, self.verifier_kind)
         return self._verifier
+
+    def new_verifier(self) -> Any:
+        """A verifier of its own (own cost counters) on the shared engine, for concurrent runs."""
+        return self.loader.load_verifier(self.verifier_ref, self.verifier_kind) if self.verifier_ref else None
 
 
 def parse_strategies(text: str) -> tuple[list[str], dict[str, list[int]]]:
@@ -214,11 +227,10 @@ def check_bench_settings(
 
 def read_problems(data: Path, limit: Optional[int]) -> list[Any]:
     """The first ``limit`` problems of ``data``; each must parse and have a gold answer."""
-    from tts_cli.batch import BadLine
-    from tts_cli.cli.solve_cmd import _read_items
+    from tts_cli.batch import BadLine, read_input
     from tts_cli.errors import InputError
 
-    items = _read_items(str(data))
+    items = read_input(str(data))
     if limit is not None:
         items = items[:limit]
     if not items:

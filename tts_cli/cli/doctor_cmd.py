@@ -16,6 +16,7 @@ _HARDWARE = "Hardware"
 
 
 def doctor(
+    invocation: typer.Context,
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model for the decode check (name or .gguf path; downloaded if needed). Default: the default policy if downloaded, else the smallest downloaded model.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
     cpu_repack: Annotated[Optional[str], typer.Option("--cpu-repack", help="auto, on or off: try the decode with llama.cpp's extra CPU buffer types forced (default: $TTS_CPU_REPACK, else auto).", rich_help_panel=_HARDWARE)] = None,
@@ -35,7 +36,7 @@ def doctor(
     from tts_cli.paths import models_dir
     from tts_cli.store import ModelStore
 
-    env = Environment()
+    env = invocation.ensure_object(Environment)
     requested_mode(cpu_repack)
     if batch < 1:
         raise UsageError(f"--batch must be at least 1 (got {batch})")

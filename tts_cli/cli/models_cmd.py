@@ -24,11 +24,12 @@ NameArgument = Annotated[str, typer.Argument(metavar="NAME", help="Model name fr
 
 @app.command("list")
 def list_models(
+    invocation: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list on stdout.")] = False,
     models: ModelsFileOption = None,
 ) -> None:
     """List the registry's models and whether they are downloaded."""
-    env = Environment()
+    env = invocation.ensure_object(Environment)
     registry = load_registry(models)
     store = ModelStore()
     rows = [_describe(spec, registry, store) for spec in registry.models.values()]
@@ -40,12 +41,13 @@ def list_models(
 
 @app.command("pull")
 def pull(
+    invocation: typer.Context,
     name: NameArgument,
     force: Annotated[bool, typer.Option("--force", help="Download again even if present.")] = False,
     models: ModelsFileOption = None,
 ) -> None:
     """Download a model (trying its sources in order) and print its path."""
-    env = Environment()
+    env = invocation.ensure_object(Environment)
     spec = load_registry(models).get(name)
     _require_local(spec)
     store = ModelStore()
@@ -58,9 +60,9 @@ def pull(
 
 
 @app.command("path")
-def path(name: NameArgument, models: ModelsFileOption = None) -> None:
+def path(invocation: typer.Context, name: NameArgument, models: ModelsFileOption = None) -> None:
     """Print the path of a downloaded model (exit 3 if it is not downloaded)."""
-    env = Environment()
+    env = invocation.ensure_object(Environment)
     spec = resolve_model_ref(name, load_registry(models))
     _require_local(spec)
     store = ModelStore()

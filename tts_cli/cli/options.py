@@ -159,7 +159,7 @@ def _function(
             namespace[f"_d{i}"] = p.default
             args.append(f"{p.name}: _t{i} = _d{i}")
     signature = f"*, {', '.join(args)}" if args else ""
-    exec(f"def {name}({signature}):\n    return _call(dict(locals()))\n", namespace)  # noqa: S102
+    exec(f"def {name}({signature}):\n    return _call(dict(locals()))\n", namespace)
     function: Callable[..., Any] = namespace[name]
     function.__doc__ = doc
     return function

@@ -36,6 +36,7 @@ class ModelLoader:
     n_ctx: int = 16384
     cpu_repack: Optional[str] = None
     quiet: bool = False
+    batching: bool = False  # several threads will call the engines at once (enable_batching)
     _engines: dict[Any, Engine] = field(default_factory=dict)  # GGUF path or ("server", name)
     _registry: Any = None
 
@@ -83,6 +84,8 @@ class ModelLoader:
         if not self.quiet and self.env.stderr_isatty:
             self.env.err.print(f"[dim]loading {spec.name}…[/dim]", end="\r")
         engine = load_engine(path, name=spec.name, options=options, chat_template=spec.chat_template, n_params=spec.params)
+        if self.batching and hasattr(engine, "enable_batching"):
+            engine.enable_batching()
         self._engines[path] = engine
         return engine
 
@@ -120,7 +123,9 @@ class ModelLoader:
         return make_verifier(kind, engine)
 
     def enable_batching(self) -> None:
-        """Local engines merge concurrent callers' requests into one decode loop from now on."""
+        """Local engines, those loaded and those loaded later, merge concurrent callers' requests
+        into one decode loop from now on."""
+        self.batching = True
         for engine in self._engines.values():
             if hasattr(engine, "enable_batching"):
                 engine.enable_batching()

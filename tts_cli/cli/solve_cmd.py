@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import signal
-import sys
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Callable, Iterator, Optional
+from typing import Annotated, Any, Callable, Optional
 
 import typer
 
+from tts_cli.cli.interrupts import deferred_interrupt, signals_as_interrupt
 from tts_cli.cli.options import SearchSettings, with_search_options
 
 
 def solve(
+    invocation: typer.Context,
     settings: SearchSettings,
     source: Annotated[
         str, typer.Argument(help="Problems: text (one question per line) or JSONL file, '-' for stdin.", show_default=False)
@@ -48,20 +47,20 @@ def solve(
     Exit code 4 when some lines could not be solved (each has an error record), 130 on Ctrl-C
     (everything finished is on disk; run again with --resume). Binary input is refused (exit 2).
     """
-    from tts_cli.batch import ResultWriter
+    from tts_cli.batch import ResultWriter, read_input
     from tts_cli.cli.runtime import check_settings, check_workers, open_session
     from tts_cli.display.progress import BatchProgress
     from tts_cli.env import Environment
     from tts_cli.errors import ExitStatus, UsageError
 
-    env = Environment()
+    env = invocation.ensure_object(Environment)
     config = check_settings(settings)
     workers = check_workers(env, settings, config, workers)
     if limit is not None and limit < 1:
         raise UsageError(f"--limit must be at least 1 (got {limit})")
     if resume and output is None:
         raise UsageError("--resume needs --output FILE (the results to continue)")
-    items = _read_items(source)
+    items = read_input(source, env.stdin)
     if limit is not None:
         items = items[:limit]
     todo = _still_to_do(items, output) if resume and output is not None else items
@@ -78,13 +77,13 @@ def solve(
         if outcome.error is not None:
             progress.log(f"tts: {outcome.error}")
         if outcome.record is not None:
-            with _deferred_interrupt():
+            with deferred_interrupt():
                 writer.write(outcome.record)
         progress.advance(correct=outcome.correct, tokens=outcome.tokens, failed=outcome.error is not None)
 
     failures = 0
     try:
-        with _signals_as_interrupt(), progress:
+        with signals_as_interrupt(), progress:
             if workers == 1:
                 failures = _run_in_order(todo, session, emit, no_tree=no_tree)
             else:
@@ -207,60 +206,6 @@ def _run_concurrently(
         for future in pending:
             future.cancel()
         pool.shutdown(wait=False, cancel_futures=True)
-
-
-def _read_items(source: str) -> list[Any]:
-    from tts_cli.batch import read_problems
-    from tts_cli.errors import InputError
-
-    if source == "-":
-        return read_problems(sys.stdin.buffer, "the input on stdin")
-    path = Path(source)
-    if not path.is_file():
-        raise InputError(f"input file not found: {source}")
-    try:
-        with path.open("rb") as handle:
-            return read_problems(handle, f"input file {source}")
-    except OSError as exc:
-        raise InputError(f"cannot read {source}: {exc.strerror or exc}") from None
-
-
-_interrupt_pending = False
-_in_write = False
-
-
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    global _interrupt_pending
-    if _in_write:
-        _interrupt_pending = True  # finish the line being written first
-        return
-    raise KeyboardInterrupt
-
-
-@contextmanager
-def _signals_as_interrupt() -> Iterator[None]:
-    """SIGINT and SIGTERM stop the batch the same way: after the current record is complete."""
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    for sig in previous:
-        signal.signal(sig, _raise_interrupt)
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-@contextmanager
-def _deferred_interrupt() -> Iterator[None]:
-    global _in_write, _interrupt_pending
-    _in_write = True
-    try:
-        yield
-    finally:
-        _in_write = False
-        if _interrupt_pending:
-            _interrupt_pending = False
-            raise KeyboardInterrupt
 
 
 def register(app: typer.Typer) -> None:

@@ -9,6 +9,7 @@ import typer
 
 
 def strategies(
+    invocation: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list on stdout.")] = False,
 ) -> None:
     """List the search strategies with one line each and their options."""
@@ -18,7 +19,7 @@ def strategies(
     from tts_cli.env import Environment
     from tts_cli.strategies import available
 
-    env = Environment()
+    env = invocation.ensure_object(Environment)
     infos = available()
     flags = {i.name: listed_flags(i) for i in infos}
     if as_json:

@@ -5,14 +5,20 @@ the same protocol from an OpenAI-compatible inference server (``backend = "opena
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
-from tts_cli.engine.types import Completion, Engine, EngineOptions, SamplingParams
+from tts_cli.engine.types import Completion, Engine, EngineOptions, SamplingParams, ServerModel, ServerSettings
 
-if TYPE_CHECKING:
-    from tts_cli.config import ModelSpec
-
-__all__ = ["Completion", "Engine", "EngineOptions", "SamplingParams", "load_engine", "load_server_engine"]
+__all__ = [
+    "Completion",
+    "Engine",
+    "EngineOptions",
+    "SamplingParams",
+    "ServerModel",
+    "ServerSettings",
+    "load_engine",
+    "load_server_engine",
+]
 
 
 def load_engine(
@@ -32,7 +38,8 @@ def load_engine(
     return LlamaEngine(path, name=name, options=options, chat_template=chat_template, n_params=n_params)
 
 
-def load_server_engine(spec: "ModelSpec") -> Engine:
+def load_server_engine(spec: ServerModel) -> Engine:
+    """The engine for a ``backend = "openai"`` model entry (a ``ModelSpec``), connected."""
     from tts_cli.engine.openai import load_server_engine as load
 
     return load(spec)

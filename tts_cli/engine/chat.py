@@ -28,7 +28,7 @@ class TemplateError(Exception):
     pass
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _sandbox_class() -> Any:
     from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
@@ -38,9 +38,12 @@ def _sandbox_class() -> Any:
         def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
             if operator == "*":
                 for sequence, count in ((left, right), (right, left)):
-                    if isinstance(sequence, (str, list, tuple)) and isinstance(count, int):
-                        if len(sequence) * count > MAX_RESULT_ITEMS:
-                            raise SecurityError("repetition result too large")
+                    if (
+                        isinstance(sequence, (str, list, tuple))
+                        and isinstance(count, int)
+                        and len(sequence) * count > MAX_RESULT_ITEMS
+                    ):
+                        raise SecurityError("repetition result too large")
             elif operator == "**" and isinstance(right, (int, float)) and abs(right) > MAX_EXPONENT:
                 raise SecurityError("exponent too large")
             return super().call_binop(context, operator, left, right)

@@ -293,8 +293,8 @@ class LlamaEngine:
     def live(self, state: Any) -> bool:
         return isinstance(state, _Generation) and any(r.finish_reason is None for r in state.running)
 
-    def step(self, states: Sequence[Any], *, report: bool = False) -> None:
-        """One decode for every live sequence of these generations, all in one batch."""
+    def step(self, states: Sequence[Any], *, report: bool = False) -> int:
+        """One decode for every live sequence of these generations, all in one batch; how many."""
         active = [(state, r) for state in states for r in state.running if r.finish_reason is None]
         self._batch_clear()
         for _, r in active:
@@ -306,6 +306,7 @@ class LlamaEngine:
             state.usage.generated_tokens += 1
         if report and self.on_step is not None:
             self.on_step(sum(len(r.tokens) for state in states for r in state.running))
+        return len(active)
 
     def complete(self, state: Any) -> Any:
         """Release a finished generation's slots (they stay as donors) and return its completions."""
@@ -599,7 +600,7 @@ class LlamaEngine:
     def __del__(self) -> None:
         try:
             self.close()
-        except Exception:
+        except Exception:  # noqa: BLE001 - nothing may escape a finalizer
             pass
 
 

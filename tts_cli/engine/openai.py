@@ -41,11 +41,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Optional, Sequence
 
-from tts_cli.config import ModelSpec, ServerSettings
 from tts_cli.cost import ModelUsage
 from tts_cli.engine.chat import TemplateError, render_chat
 from tts_cli.engine.http import HTTPClient, Refused
-from tts_cli.engine.types import Completion, SamplingParams, Tokens
+from tts_cli.engine.types import Completion, SamplingParams, ServerModel, ServerSettings, Tokens
 from tts_cli.errors import ConfigError, ModelError, ServerError, TTSError
 
 
@@ -386,7 +385,7 @@ def split_tokens(total: int, weights: Sequence[int], caps: Sequence[int]) -> lis
     return parts
 
 
-def load_server_engine(spec: ModelSpec) -> OpenAIEngine:
+def load_server_engine(spec: ServerModel) -> OpenAIEngine:
     """The engine for a ``backend = "openai"`` model, connected (the server answered)."""
     settings = spec.server
     if settings is None:

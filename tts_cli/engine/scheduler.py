@@ -58,8 +58,8 @@ class BatchCore(Protocol):
         """Whether any sequence of a started request is still generating."""
         ...
 
-    def step(self, states: list[Any]) -> None:
-        """Decode one token for every live sequence of these requests, in one batch."""
+    def step(self, states: list[Any]) -> int:
+        """Decode one token for every live sequence of these requests, in one batch; how many."""
         ...
 
     def complete(self, state: Any) -> Any:
@@ -105,6 +105,8 @@ class Scheduler:
         self._cv = threading.Condition()
         self._closing = False
         self.peak_running = 0  # most requests decoded together (for benchmarks and tests)
+        self.steps = 0  # decode steps run, and the sequences they carried: their ratio is the mean batch
+        self.decoded = 0
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
@@ -169,7 +171,8 @@ class Scheduler:
 
     def _step(self) -> None:
         try:
-            self.core.step([r.state for r in self._running])
+            self.decoded += self.core.step([r.state for r in self._running])
+            self.steps += 1
         except TTSError as exc:
             # e.g. the KV cache is full with nothing idle to evict: the newest request gives way
             self._abort(self._running.pop(), exc)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from tts_cli.cost import ModelUsage
 from tts_cli.engine.types import Completion, Engine, SamplingParams, Tokens
@@ -24,6 +24,15 @@ class UsageScope:
     @property
     def context_length(self) -> int:
         return self.engine.context_length
+
+    @property
+    def on_step(self) -> Optional[Callable[[int], None]]:
+        """The shared engine's progress hook (setting it sets the engine's)."""
+        return self.engine.on_step
+
+    @on_step.setter
+    def on_step(self, hook: Optional[Callable[[int], None]]) -> None:
+        self.engine.on_step = hook
 
     def tokenize(self, text: str, *, add_special: bool = False) -> list[int]:
         return self.engine.tokenize(text, add_special=add_special)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Protocol, Sequence
+from typing import Callable, Optional, Protocol, Sequence
 
 from tts_cli.cost import ModelUsage
 
@@ -52,12 +52,45 @@ class EngineOptions:
     cpu_repack: Optional[str] = None  # auto | on | off; None: TTS_CPU_REPACK, else auto (engine/cpu.py)
 
 
+@dataclass(frozen=True)
+class ServerSettings:
+    """Where and how to reach a model served over the OpenAI-compatible API (``backend = "openai"``;
+    models.toml's keys of the same names, read by ``tts_cli.config``)."""
+
+    base_url: str  # e.g. http://host:8000/v1 (no trailing slash)
+    model: str  # the server's name for the model
+    api_key_env: Optional[str] = None  # name of the environment variable holding the key
+    timeout: float = 600.0  # seconds per request
+    max_retries: int = 4  # on 429/5xx and connection failures
+    concurrency: int = 8  # requests in flight at once per model
+    top_logprobs: int = 20  # log-probabilities asked for per position (verifiers)
+
+
+class ServerModel(Protocol):
+    """What ``load_server_engine`` reads of a model entry (``tts_cli.config.ModelSpec`` is one); the
+    engine layer names only these fields so that it never imports the registry above it."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def params(self) -> Optional[int]: ...
+    @property
+    def context(self) -> int: ...
+    @property
+    def chat_template(self) -> Optional[str]: ...
+    @property
+    def server(self) -> Optional[ServerSettings]: ...
+
+
 class Engine(Protocol):
     """What strategies and verifiers need from a model."""
 
     name: str
     n_params: int
     usage: ModelUsage
+    # progress hook, set by a caller that shows progress (``tts ask``'s live tree): called during a
+    # ``generate`` call with the tokens generated so far in that call; None: no calls
+    on_step: Optional[Callable[[int], None]]
 
     @property
     def context_length(self) -> int: ...

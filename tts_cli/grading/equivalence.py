@@ -245,7 +245,7 @@ def _parse(answer: str, inner_timeout: int | None) -> list[Any]:
     from math_verify import parse
 
     # Inside \boxed{} the whole answer is read as one LaTeX expression: "1/2", "0.5", "x = 3".
-    return parse(f"\\boxed{{{answer}}}", parsing_timeout=inner_timeout)  # type: ignore[arg-type]
+    return parse(f"\\boxed{{{answer}}}", parsing_timeout=inner_timeout)
 
 
 def _compare_in_thread(a: str, b: str, timeout_seconds: float) -> bool:

@@ -33,7 +33,7 @@ def extract_answer(text: str) -> str | None:
     """
     if not isinstance(text, str):
         return None
-    for strategy in (_last_boxed, _after_hashes, _answer_phrase, _last_number):
+    for strategy in (last_boxed, _after_hashes, _answer_phrase, _last_number):
         answer = strategy(text)
         if answer:
             return _normalise_thousands(answer)
@@ -50,13 +50,15 @@ def extract_gold(answer_field: str) -> str:
         return ""
     if "####" in answer_field:
         return answer_field.rsplit("####", 1)[1].strip().replace(",", "")
-    boxed = _last_boxed(answer_field)
+    boxed = last_boxed(answer_field)
     if boxed:
         return boxed
     return answer_field.strip()
 
 
-def _last_boxed(text: str) -> str | None:
+def last_boxed(text: str) -> str | None:
+    """The content of the last complete ``\\boxed{...}`` (or ``\\fbox{...}``) in ``text``, as
+    written (no normalisation); None when there is none."""
     for start in _box_command_ends(text):
         content = _box_content(text, start)
         if content:

@@ -21,7 +21,14 @@ from tts_cli.strategies import beam
 from tts_cli.strategies.base import SearchContext, SearchResult, finish, options_of
 from tts_cli.strategies.options import Options, option
 from tts_cli.strategies.registry import register
-from tts_cli.strategies.steps import Sample, best_index, max_depth_option, sample_full, score_samples, step_tokens_option
+from tts_cli.strategies.steps import (
+    Sample,
+    best_index,
+    max_depth_option,
+    sample_full,
+    score_samples,
+    step_tokens_option,
+)
 
 PILOT = 2  # samples in the pilot batch (fewer when -n is smaller)
 CONFIDENT = 0.5  # mean verifier score of a unanimous pilot's answer that counts as confident

@@ -10,6 +10,7 @@ from tts_cli.engine.types import Engine, SamplingParams
 from tts_cli.strategies.options import Options, option
 from tts_cli.tree import SearchTree
 from tts_cli.verifiers.aggregate import AGGREGATIONS
+from tts_cli.verifiers.base import Verifier
 
 
 @dataclass(frozen=True)
@@ -68,14 +69,14 @@ class SearchContext:
     policy: Engine
     config: SearchConfig
     tree: SearchTree
-    verifier: Any = None
+    verifier: Optional[Verifier] = None
     options: Optional[Options] = None  # the strategy's own options (None: its defaults)
 
 
-O = TypeVar("O", bound=Options)
+OptionsT = TypeVar("OptionsT", bound=Options)
 
 
-def options_of(ctx: SearchContext, kind: type[O]) -> O:
+def options_of(ctx: SearchContext, kind: type[OptionsT]) -> OptionsT:
     """The running strategy's options: ``ctx.options``, which must be a ``kind``, or its defaults."""
     if ctx.options is None:
         return kind()

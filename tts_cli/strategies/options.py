@@ -94,7 +94,7 @@ def _is_float(hint: Any) -> bool:
     return hint is float or float in typing.get_args(hint)
 
 
-O = TypeVar("O", bound="Options")
+OptionsT = TypeVar("OptionsT", bound="Options")
 
 
 @dataclass(frozen=True)
@@ -106,13 +106,13 @@ class Options:
             declared.check(getattr(self, declared.name))
 
     @classmethod
-    def from_values(cls: type[O], values: Mapping[str, Any]) -> O:
+    def from_values(cls: type[OptionsT], values: Mapping[str, Any]) -> OptionsT:
         """The options from command-line values keyed by dest (``beam_width`` for ``--beam-width``);
         values it does not declare are ignored, and missing or None ones keep their defaults."""
         given = {d.name: values[d.spec.dest] for d in declarations(cls) if values.get(d.spec.dest) is not None}
         return cls(**given)
 
-    def capped(self: O, n: int) -> O:
+    def capped(self: OptionsT, n: int) -> OptionsT:
         """A copy with every option that may not exceed -n lowered to ``n``."""
         lowered = {declared.name: n for declared, _ in self.above_n(n)}
         return dataclasses.replace(self, **lowered) if lowered else self

@@ -18,14 +18,12 @@ from typing import Any, Optional, Sequence
 
 from tts_cli.engine.types import Completion, SamplingParams
 from tts_cli.errors import UsageError
-from tts_cli.grading import extract_answer
+from tts_cli.grading import extract_answer, last_boxed
 from tts_cli.prompts import STEP_SEPARATOR
 from tts_cli.strategies.base import Candidate, SearchContext, capped_tokens
 from tts_cli.strategies.options import option
 from tts_cli.tree import ACTIVE, CHOSEN, FINISHED, PRUNED, SearchTree
-
 from tts_cli.verifiers.aggregate import aggregate
-
 
 
 def max_depth_option() -> Any:
@@ -56,9 +54,7 @@ def has_boxed_answer(text: str) -> bool:
     """Whether ``text`` contains a complete ``\\boxed{...}`` (or ``\\fbox{...}``) final answer."""
     if "\\boxed" not in text and "\\fbox" not in text:
         return False
-    from tts_cli.grading.extract import _last_boxed  # the boxed-only part of extract_answer
-
-    return bool(_last_boxed(text))
+    return bool(last_boxed(text))
 
 
 def spread(total: int, parts: int) -> list[int]:
@@ -302,5 +298,6 @@ def pick_best(candidates: Sequence[Candidate]) -> Optional[int]:
     pool = with_answer or list(range(len(candidates)))
     if not pool:
         return None
-    index = best_index([candidates[i].score if candidates[i].score is not None else float("-inf") for i in pool])
+    scores = [candidates[i].score for i in pool]
+    index = best_index([float("-inf") if score is None else score for score in scores])
     return pool[index] if index is not None else None

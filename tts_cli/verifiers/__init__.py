@@ -10,9 +10,9 @@ from tts_cli.verifiers.token_prm import PRM_PRESETS, PRMConfig, TokenPRMVerifier
 
 __all__ = [
     "AGGREGATIONS",
+    "PRM_PRESETS",
     "JudgeVerifier",
     "PRMConfig",
-    "PRM_PRESETS",
     "TokenPRMVerifier",
     "Verifier",
     "aggregate",

@@ -14,7 +14,7 @@ from typing import Optional, Sequence
 from tts_cli.cost import ModelUsage
 from tts_cli.engine.types import Engine
 from tts_cli.errors import ModelError
-from tts_cli.verifiers._scoring import steps_to_score, binary_score, single_tokens
+from tts_cli.verifiers._scoring import binary_score, single_tokens, steps_to_score
 
 JUDGE_SYSTEM = (
     "You are a strict math grader. You check one step of a student's solution at a time. "

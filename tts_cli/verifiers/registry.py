@@ -46,7 +46,8 @@ def _token_prm(
 ) -> Verifier:
     """``config`` is a PRMConfig, a table for prm_config_from_dict or a preset name; default preset
     ``math-shepherd``."""
-    from tts_cli.verifiers.token_prm import PRM_PRESETS, PRMConfig, TokenPRMVerifier, prm_config_from_dict
+    from tts_cli.prm_config import PRM_PRESETS, PRMConfig, prm_config_from_dict
+    from tts_cli.verifiers.token_prm import TokenPRMVerifier
 
     if isinstance(config, str):
         config, preset = None, config

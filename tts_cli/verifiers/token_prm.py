@@ -1,6 +1,6 @@
 """Token-level process reward models read through next-token log-probs (no value head needed).
 
-Two layouts, both configuration rather than code:
+Two layouts, both configuration rather than code (``PRMConfig``, in ``tts_cli.prm_config``):
 
 * ``plain`` (Math-Shepherd): the text ``question + question_separator + step 1 + step_tag +
   step_separator + step 2 + step_tag ...``. The model was trained so that the logits *at* each tag
@@ -16,89 +16,14 @@ Score = p(good) / (p(good) + p(bad)). Every (solution, step) prefix goes into on
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
-from typing import Any, Optional, Sequence
+from typing import Optional, Sequence
 
 from tts_cli.cost import ModelUsage
 from tts_cli.engine.types import Engine
-from tts_cli.verifiers._scoring import steps_to_score, binary_score, single_token
+from tts_cli.prm_config import PRM_FORMATS, PRM_PRESETS, PRMConfig, prm_config_from_dict
+from tts_cli.verifiers._scoring import binary_score, single_token, steps_to_score
 
-PRM_FORMATS: tuple[str, ...] = ("plain", "chat")
-
-
-@dataclass(frozen=True)
-class PRMConfig:
-    """How a token PRM expects its input and where it answers.
-
-    ``step_prefix`` is put before each step unless the step already starts with "Step"; ``{k}`` in
-    it becomes the 1-based step number. ``system`` is a system message (chat) or a first line
-    (plain). ``step_tag`` and ``step_separator`` only matter in plain format.
-    """
-
-    format: str
-    good_token: str
-    bad_token: str
-    step_tag: str = ""
-    step_separator: str = "\n"
-    question_separator: str = " "
-    step_prefix: str = ""
-    system: Optional[str] = None
-
-    def __post_init__(self) -> None:
-        if self.format not in PRM_FORMATS:
-            raise ValueError(f"format: {self.format!r} is not one of {', '.join(PRM_FORMATS)}")
-        if self.format == "plain" and not self.step_tag:
-            raise ValueError("step_tag: the plain format needs a step tag")
-        if not self.good_token:
-            raise ValueError("good_token: must not be empty")
-        if not self.bad_token:
-            raise ValueError("bad_token: must not be empty")
-        if self.good_token == self.bad_token:
-            raise ValueError("bad_token: must differ from good_token")
-
-
-PRM_PRESETS: dict[str, PRMConfig] = {
-    # peiyi9979/math-shepherd-mistral-7b-prm: f"{question} {output}", steps "Step k: ... ки" on lines
-    "math-shepherd": PRMConfig(
-        format="plain", step_tag=" ки", good_token="+", bad_token="-", step_prefix="Step {k}: "
-    ),
-    # RLHFlow/Llama3.1-8B-PRM-*: one user turn per step, assistant answers "+" or "-"
-    "rlhflow": PRMConfig(format="chat", good_token="+", bad_token="-"),
-}
-
-_REQUIRED = ("format", "good_token", "bad_token")
-
-
-def prm_config_from_dict(d: dict[str, Any]) -> PRMConfig:
-    """A PRMConfig from a table such as ``[models.X.prm]``.
-
-    ``preset = "NAME"`` starts from a preset and the other keys override it; without a preset
-    ``format``, ``good_token`` and ``bad_token`` are required. Raises ValueError naming the bad key.
-    """
-    if not isinstance(d, dict):
-        raise ValueError(f"prm: expected a table, got {type(d).__name__}")
-    known = {f.name for f in fields(PRMConfig)}
-    values = dict(d)
-    base: Optional[PRMConfig] = None
-    if "preset" in values:
-        preset = values.pop("preset")
-        if not isinstance(preset, str) or preset not in PRM_PRESETS:
-            raise ValueError(f"preset: {preset!r} is not one of {', '.join(PRM_PRESETS)}")
-        base = PRM_PRESETS[preset]
-    for key, value in values.items():
-        if key not in known:
-            raise ValueError(f"{key}: unknown key; valid keys: preset, {', '.join(sorted(known))}")
-        if key == "system":
-            if value is not None and not isinstance(value, str):
-                raise ValueError(f"system: expected a string, got {type(value).__name__}")
-        elif not isinstance(value, str):
-            raise ValueError(f"{key}: expected a string, got {type(value).__name__}")
-    if base is not None:
-        return replace(base, **values)
-    for key in _REQUIRED:
-        if key not in values:
-            raise ValueError(f"{key}: required (or give preset = one of {', '.join(PRM_PRESETS)})")
-    return PRMConfig(**values)
+__all__ = ["PRM_FORMATS", "PRM_PRESETS", "PRMConfig", "TokenPRMVerifier", "prm_config_from_dict"]
 
 
 class TokenPRMVerifier:

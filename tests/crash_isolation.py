@@ -35,6 +35,10 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: Optional[pytest.Item]) 
     for report in _run_in_child(item):
         item.ihook.pytest_runtest_logreport(report=report)
     item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+    # The child set up and tore down its own fixtures. Here, finish what the previous test of this
+    # process left set up for this one (its module, its class) unless the next test needs it, as
+    # the normal protocol's teardown would; pytest >= 9.2 refuses to set up the next test otherwise.
+    item.session._setupstate.teardown_exact(nextitem)
     return True
 
 

@@ -59,6 +59,8 @@ def pool_from_solution(solution: Any, *, seed: int) -> dict[str, Any]:
         "wall_seconds": cost.wall_seconds,
         "verifier": None,
         "step_scores": None,
+        "texts": [c.text for c in candidates],
+        "traces": [c.trace.to_dict() if c.trace is not None else None for c in candidates],
     }
     if verifier is not None:
         nodes = solution.tree.nodes

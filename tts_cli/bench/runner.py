@@ -339,4 +339,8 @@ def run_result(solution: Any) -> dict[str, Any]:
     route = solution.result.info.get("route") if solution.result.info else None
     if route:
         result["route"] = route
+    if len(solution.result.candidates) == 1:  # greedy: a candidate like the others, with its signals
+        candidate = solution.result.candidates[0]
+        result["text"] = candidate.text
+        result["trace"] = candidate.trace.to_dict() if candidate.trace is not None else None
     return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -39,6 +40,9 @@ class ModelLoader:
     batching: bool = False  # several threads will call the engines at once (enable_batching)
     _engines: dict[Any, Engine] = field(default_factory=dict)  # GGUF path or ("server", name)
     _registry: Any = None
+    # bench/solve workers ask for models from several threads: each file is loaded once, and two
+    # llama.cpp model loads at the same time crash (SIGSEGV)
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     def __post_init__(self) -> None:
         if self.n_ctx < 256:
@@ -66,6 +70,10 @@ class ModelLoader:
 
     def load(self, ref: Optional[str]) -> Engine:
         """Resolve a model name or .gguf path, download it if needed, validate and load it."""
+        with self._lock:
+            return self._load(ref)
+
+    def _load(self, ref: Optional[str]) -> Engine:
         from tts_cli.cli.common import ensure_with_progress
         from tts_cli.engine import load_engine
         from tts_cli.store import ModelStore

@@ -24,7 +24,8 @@ from tts_cli.engine.chat import TemplateError, render_chat
 from tts_cli.engine.cpu import RepackDecision, cpu_flags, decide_cpu_repack, requested_mode
 from tts_cli.engine.kvcache import SlotTable
 from tts_cli.engine.scheduler import Admission, Request, Scheduler
-from tts_cli.engine.types import Completion, EngineOptions, SamplingParams, Tokens
+from tts_cli.engine.signals import RowStats, record, row_stats
+from tts_cli.engine.types import Completion, EngineOptions, SamplingParams, Tokens, TokenTrace
 from tts_cli.errors import ContextOverflowError, ModelError, TTSError
 
 _backend_ready = False
@@ -84,6 +85,7 @@ class _Running:
     text: str = ""
     finish_reason: Optional[str] = None
     stop: Optional[str] = None
+    trace: Optional[TokenTrace] = None
 
 
 @dataclass
@@ -270,6 +272,8 @@ class LlamaEngine:
             # copy the prefix to one slot per extra request, then sample each one's first token.
             for (head_seq, logits_row), members in zip(heads, groups):
                 prefix = state.prefixes[members[0]]
+                logits = self._logits_rows(logits_row, 1)
+                stats = self._stats(logits, [params[i] for i in members])
                 for k, index in enumerate(members):
                     seq_id = head_seq if k == 0 else self._clone(head_seq, len(prefix), usage)
                     state.running.append(
@@ -279,9 +283,10 @@ class LlamaEngine:
                             params=params[index],
                             sampler=self._make_sampler(params[index]),
                             pos=len(prefix),
+                            trace=TokenTrace() if params[index].signals_top_k > 0 else None,
                         )
                     )
-                    self._accept(state.running[-1], logits_row)
+                    self._accept(state.running[-1], logits_row, logits, stats, 0)
         except BaseException:
             self.abort(state)
             raise
@@ -300,9 +305,11 @@ class LlamaEngine:
         for _, r in active:
             self._batch_add(r.last_token, r.pos, r.seq_id, logits=True)
         self._decode()
+        logits = self._logits_rows(0, len(active))
+        stats = self._stats(logits, [r.params for _, r in active])
         for row, (state, r) in enumerate(active):
             r.pos += 1
-            self._accept(r, row)
+            self._accept(r, row, logits, stats, row)
             state.usage.generated_tokens += 1
         if report and self.on_step is not None:
             self.on_step(sum(len(r.tokens) for state in states for r in state.running))
@@ -329,6 +336,7 @@ class LlamaEngine:
                 finish_reason=r.finish_reason or "length",
                 stop=r.stop,
                 generated_tokens=len(r.tokens) + (r.finish_reason == "eos"),
+                trace=r.trace,
             )
             for r in ordered
         ]
@@ -363,9 +371,22 @@ class LlamaEngine:
     def scheduler(self) -> Optional[Scheduler]:
         return self._scheduler
 
-    def _accept(self, r: _Running, logits_row: int) -> None:
-        """Sample the next token of ``r`` from ``logits_row`` and update its text and status."""
+    def _logits_rows(self, first: int, count: int) -> Any:
+        """A view of ``count`` consecutive output rows of logits (valid until the next decode)."""
+        pointer = self._ll.llama_get_logits_ith(self._ctx, first)
+        return np.ctypeslib.as_array(pointer, shape=(count, self.n_vocab))
+
+    @staticmethod
+    def _stats(logits: Any, params: Sequence[SamplingParams]) -> Optional[RowStats]:
+        """Signals of the rows, when any of their sequences records them (one top-k for all)."""
+        top_k = max((p.signals_top_k for p in params), default=0)
+        return row_stats(logits, top_k) if top_k > 0 else None
+
+    def _accept(self, r: _Running, logits_row: int, logits: Any, stats: Optional[RowStats], stats_row: int) -> None:
+        """Sample the next token of ``r`` from ``logits_row`` and update its text, status and trace."""
         token = int(self._ll.llama_sampler_sample(r.sampler, self._ctx, logits_row))
+        if r.trace is not None and stats is not None:
+            record(r.trace, stats, stats_row, float(logits[stats_row, token]))
         if self.is_end_of_generation(token):
             r.finish_reason = "eos"
             return

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Optional, Protocol, Sequence
 
 from tts_cli.cost import ModelUsage
 
 Tokens = Sequence[int]
+
+SIGNALS_TOP_K = 20  # top-k of DeepConf's token confidence
 
 
 @dataclass(frozen=True)
@@ -18,6 +20,39 @@ class SamplingParams:
     max_tokens: int = 512
     stop: tuple[str, ...] = ()
     seed: int = 0
+    # per-token confidence signals (engine/signals.py) from the top-k log-probs; 0: none recorded
+    signals_top_k: int = SIGNALS_TOP_K
+
+
+@dataclass
+class TokenTrace:
+    """Per-token signals of one sampled continuation (one entry per generated token, EOS included)."""
+
+    logprob: list[float] = field(default_factory=list)
+    confidence: list[float] = field(default_factory=list)
+    entropy: list[float] = field(default_factory=list)
+    self_certainty: list[float] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.logprob)
+
+    def to_dict(self, digits: int = 3) -> dict[str, list[float]]:
+        return {
+            "logprob": [round(v, digits) for v in self.logprob],
+            "confidence": [round(v, digits) for v in self.confidence],
+            "entropy": [round(v, digits) for v in self.entropy],
+            "self_certainty": [round(v, digits) for v in self.self_certainty],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, list[float]]) -> "TokenTrace":
+        return cls(
+            logprob=list(data.get("logprob", [])),
+            confidence=list(data.get("confidence", [])),
+            entropy=list(data.get("entropy", [])),
+            self_certainty=list(data.get("self_certainty", [])),
+        )
+
 
 
 @dataclass
@@ -34,6 +69,7 @@ class Completion:
     finish_reason: str  # "stop" | "eos" | "length"
     stop: Optional[str] = None
     generated_tokens: int = 0  # what the engine counted for this completion (a sampled EOS included)
+    trace: Optional[TokenTrace] = None  # per-token signals, where the engine records them
 
     @property
     def finished(self) -> bool:

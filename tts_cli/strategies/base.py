@@ -6,7 +6,7 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence, TypeVar
 
-from tts_cli.engine.types import Engine, SamplingParams
+from tts_cli.engine.types import Engine, SamplingParams, TokenTrace
 from tts_cli.strategies.options import Options, option
 from tts_cli.tree import SearchTree
 from tts_cli.verifiers.aggregate import AGGREGATIONS
@@ -50,6 +50,7 @@ class Candidate:
     finish_reason: str
     node_id: Optional[int] = None
     score: Optional[float] = None
+    trace: Optional[TokenTrace] = field(default=None, repr=False)  # per-token signals, where recorded
 
     def to_dict(self) -> dict[str, Any]:
         return {

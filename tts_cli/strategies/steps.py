@@ -128,6 +128,7 @@ def sample_full(ctx: SearchContext, n: int, *, first_index: int = 0, greedy_firs
             tokens=cost,
             finish_reason=completion.finish_reason,
             node_id=node.id,
+            trace=completion.trace,
         )
         samples.append(Sample(candidate, split_steps(completion.text)))
     return samples

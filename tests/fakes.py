@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any, Callable, Optional, Sequence, Union
 
 from tts_cli.cost import ModelUsage
-from tts_cli.engine.types import Completion, SamplingParams, Tokens
+from tts_cli.engine.types import Completion, Monitor, SamplingParams, Tokens, TokenTrace
 
 Script = Callable[[str, SamplingParams, int], str]  # (text so far, params, request index) -> reply
+Confidence = Callable[[str], Sequence[float]]  # reply -> token confidence of each of its tokens
 
 
 class ScriptedEngine:
@@ -17,7 +18,14 @@ class ScriptedEngine:
     function of (text so far, params, index) or a list of replies handed out in order (cycling).
     """
 
-    def __init__(self, script: Union[Script, Sequence[str]], *, name: str = "scripted", n_params: int = 1000) -> None:
+    def __init__(
+        self,
+        script: Union[Script, Sequence[str]],
+        *,
+        name: str = "scripted",
+        n_params: int = 1000,
+        confidence: Optional[Confidence] = None,
+    ) -> None:
         if callable(script):
             self._script: Script = script
         else:
@@ -35,6 +43,9 @@ class ScriptedEngine:
         self.usage = ModelUsage(model=name, params=n_params)
         self.on_step: Optional[Callable[[int], None]] = None  # the protocol's progress hook (not called)
         self.calls: list[int] = []  # batch size of every generate call
+        # with ``confidence``, completions carry a trace: that confidence per token, log-prob
+        # -1/confidence, entropy 1/confidence, self-certainty = confidence; a monitor is applied
+        self.confidence = confidence
         self._seen: set[tuple[int, ...]] = set()
 
     @property
@@ -51,7 +62,12 @@ class ScriptedEngine:
         return self.tokenize("".join(f"<{m['role']}>{m['content']}\n" for m in messages) + "<assistant>")
 
     def generate(
-        self, prefixes: Sequence[Tokens], params: Sequence[SamplingParams], *, usage: Optional[ModelUsage] = None
+        self,
+        prefixes: Sequence[Tokens],
+        params: Sequence[SamplingParams],
+        *,
+        usage: Optional[ModelUsage] = None,
+        monitor: Optional[Monitor] = None,
     ) -> list[Completion]:
         usage = usage or self.usage
         self.calls.append(len(prefixes))
@@ -59,9 +75,32 @@ class ScriptedEngine:
         for index, (prefix, p) in enumerate(zip(prefixes, params)):
             self._count_prefix(prefix, usage)
             reply = self._script(self.detokenize(prefix), p, index)
-            out.append(self._complete(reply, p))
+            completion = self._complete(reply, p)
+            if self.confidence is not None and p.signals_top_k > 0:
+                completion = self._traced(completion, index, monitor)
+            out.append(completion)
             usage.generated_tokens += out[-1].generated_tokens
         return out
+
+    def _traced(self, completion: Completion, index: int, monitor: Optional[Monitor]) -> Completion:
+        assert self.confidence is not None
+        values = list(self.confidence(completion.text))
+        count = completion.generated_tokens
+        values = (values + [values[-1] if values else 1.0] * count)[:count]
+        trace = TokenTrace()
+        for i, value in enumerate(values):
+            trace.confidence.append(value)
+            trace.logprob.append(-1.0 / max(value, 1e-9))
+            trace.entropy.append(1.0 / max(value, 1e-9))
+            trace.self_certainty.append(value)
+            if monitor is not None and i + 1 < count and monitor(index, trace):
+                tokens = completion.tokens[: i + 1]
+                return Completion(
+                    text=self.detokenize(tokens), tokens=tokens, finish_reason="stopped",
+                    generated_tokens=i + 1, trace=trace,
+                )  # fmt: skip
+        completion.trace = trace
+        return completion
 
     def next_token_logprobs(
         self, prefixes: Sequence[Tokens], candidates: Sequence[int], *, usage: Optional[ModelUsage] = None

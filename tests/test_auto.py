@@ -1,139 +1,183 @@
-"""`auto` routing on scripted engines: unanimous pilot stops, a split pilot escalates, budgets hold."""
+"""`auto` and `adaptive` on scripted engines: the confidence gate, stages, early stop of weak traces,
+the settled vote, budgets; and the bench's replay spends and answers what the live run does."""
 
 from __future__ import annotations
 
-from fakes import ScriptedEngine, ScriptedVerifier, generated
+from typing import Any
 
+import pytest
+from fakes import ScriptedEngine
+
+from tts_cli.bench.replay import ReplayEngine, ReplayError
+from tts_cli.engine.types import SamplingParams
 from tts_cli.prompts import MATH
+from tts_cli.selection import WINDOW
 from tts_cli.strategies import SearchConfig, SearchContext, get_strategy
-from tts_cli.strategies.auto import AutoOptions, route_decision, schedule
+from tts_cli.strategies.adaptive import AdaptiveOptions, confidence_threshold, stages
+from tts_cli.strategies.auto import AutoOptions
+from tts_cli.strategies.base import Candidate
 from tts_cli.tree import SearchTree
 
 QUESTION = "What is 3 + 4?"
+PAD = "x" * (WINDOW + 20)  # long enough for a window of confidence
 
 
-def context(engine, verifier=None, options=None, **config) -> SearchContext:
+def context(engine: Any, options: Any = None, **config: Any) -> SearchContext:
     return SearchContext(
-        question=QUESTION,
-        prompt=engine.chat_prompt(MATH.messages(QUESTION)),
-        policy=engine,
-        config=SearchConfig(**config),
-        tree=SearchTree(QUESTION),
-        verifier=verifier,
-        options=options,
-    )
+        question=QUESTION, prompt=engine.chat_prompt(MATH.messages(QUESTION)), policy=engine,
+        config=SearchConfig(**config), tree=SearchTree(QUESTION), options=options,
+    )  # fmt: skip
 
 
-def answers_by_seed(mapping):
-    """A script whose full-solution answer depends on the sample's seed index."""
-
-    def script(text, params, index):
-        if params.stop:  # step-level search (beam): a first step, then the answer
-            return "So \\boxed{7}" if "Add them." in generated(text) else "Add them.\n\n"
-        return f"Step one.\n\nSo the answer is \\boxed{{{mapping(params.seed % 100_003)}}}"
-
-    return script
+def seed_index(params: SamplingParams) -> int:
+    return -1 if params.temperature <= 0 else params.seed % 100_003
 
 
-def test_schedule_doubles_up_to_n():
-    assert schedule(1) == [1]
-    assert schedule(2) == [2]
-    assert schedule(5) == [2, 4, 5]
-    assert schedule(16) == [2, 4, 8, 16]
+def engine_of(answer_of: Any, confidence_of: Any) -> ScriptedEngine:
+    """Replies by seed index (-1: greedy); each reply's tokens all have one confidence, taken from
+    the reply's first line (``conf=V``)."""
+
+    def script(text: str, params: SamplingParams, index: int) -> str:
+        i = seed_index(params)
+        return f"conf={confidence_of(i)}\n{PAD}\nSo the answer is \\boxed{{{answer_of(i)}}}"
+
+    def confidence(reply: str) -> list[float]:
+        value = float(reply.split("\n", 1)[0].split("=")[1])
+        return [value] * (len(reply) + 1)
+
+    return ScriptedEngine(script, confidence=confidence)
 
 
-def test_unanimous_pilot_stops_after_one_batch():
-    engine = ScriptedEngine(answers_by_seed(lambda i: 7))
-    result = get_strategy("auto").run(context(engine, n=16))
+def test_stages_double_up_to_n():
+    assert stages(4, 16) == [4, 8, 16]
+    assert stages(4, 2) == [2]
+    assert stages(3, 10) == [3, 6, 10]
+
+
+def test_a_confident_greedy_answer_stands_alone():
+    engine = engine_of(lambda i: 7, lambda i: 20.0)
+    result = get_strategy("auto").run(context(engine, AutoOptions(gate=15.0), n=16))
     assert result.answer == "7"
-    assert engine.calls == [2]  # only the pilot, in one batch
-    assert result.info["route"]["decision"] == "stop"
-    assert "unanimous" in result.info["route"]["reason"]
+    assert engine.calls == [1]
+    assert result.info["route"]["decision"] == "greedy"
+    assert len(result.candidates) == 1
 
 
-def test_split_pilot_escalates_until_the_vote_is_settled():
-    # pilot (greedy, seed 1): 7, 8 -> split; seeds 2-3 say 7 -> 3 of 4 agree: settled
-    engine = ScriptedEngine(answers_by_seed(lambda i: 8 if i == 1 else 7))
-    result = get_strategy("auto").run(context(engine, n=16))
-    assert engine.calls == [2, 2]
-    assert result.info["route"]["decision"] == "more samples"
-    assert [stage["samples"] for stage in result.info["route"]["stages"]] == [2, 4]
+def test_an_unsure_greedy_answer_escalates_and_stays_a_candidate():
+    # greedy says 8 with low confidence; samples say 7: 3 to 1 after the warm-up stage is not settled
+    # (P = 0.81 under Beta(4, 2)), 7 to 1 after the next is (P = 0.98)
+    engine = engine_of(lambda i: 8 if i < 0 else 7, lambda i: 5.0 if i < 0 else 20.0)
+    result = get_strategy("auto").run(context(engine, AutoOptions(gate=15.0, select="vote"), n=16))
+    assert engine.calls == [1, 3, 4]  # greedy alone, the warm-up stage (4 candidates with it), then 8
     assert result.answer == "7"
+    assert result.candidates[0].answer == "8"  # the greedy solution is a candidate
+    route = result.info["route"]
+    assert route["decision"] == "adaptive" and "settled" in route["reason"]
+    assert [stage["samples"] for stage in route["stages"]] == [4, 8]
+    assert route["stages"][0]["settled"] < 0.95 <= route["stages"][1]["settled"]
 
 
-def test_close_vote_keeps_doubling_without_a_verifier():
-    # 7 and 8 alternate: always tied, so every stage up to -n is drawn, then a vote
-    engine = ScriptedEngine(answers_by_seed(lambda i: 7 + i % 2))
-    result = get_strategy("auto").run(context(engine, n=16))
-    assert engine.calls == [2, 2, 4, 8]
-    assert result.info["route"]["decision"] == "vote"
-    assert "no verifier" in result.info["route"]["reason"]
-    assert result.answer == "7"  # 8 votes each: the earlier group wins
+def test_a_split_vote_keeps_drawing_stages_until_n():
+    engine = engine_of(lambda i: i % 4 if i >= 0 else 9, lambda i: 10.0)
+    result = get_strategy("auto").run(context(engine, AutoOptions(gate=50.0), n=16))
+    assert engine.calls == [1, 3, 4, 8]
+    assert result.info["route"]["samples"] == 16
 
 
-def test_still_split_with_a_verifier_goes_to_beam_search_at_a_quarter_of_n():
-    engine = ScriptedEngine(answers_by_seed(lambda i: i))  # every sample disagrees
-    verifier = ScriptedVerifier(default=0.6)
-    result = get_strategy("auto").run(context(engine, verifier, AutoOptions(width=2), n=16))
-    assert result.info["route"]["decision"] == "beam search"
-    assert engine.calls[:2] == [2, 2]  # sampling stops at 4 = n / 4
-    assert engine.calls[2] == 4  # beam search: max(2 x width, n / 4) continuations per depth
-    assert result.answer == "7"
+def test_weak_traces_after_the_warm_up_are_stopped_early():
+    # warm-up (seeds 0-3) at confidence 10; seeds 4+ at 2: below the warm-up's threshold
+    engine = engine_of(lambda i: i % 3, lambda i: 10.0 if i < 4 else 2.0)
+    options = AdaptiveOptions(warmup=4, keep=0.9, settle=1.0)
+    result = get_strategy("adaptive").run(context(engine, options, n=8))
+    late = result.candidates[4:]
+    assert all(c.finish_reason == "stopped" and c.answer is None for c in late)
+    assert all(c.tokens == WINDOW for c in late)  # stopped as soon as one window was below
+    assert result.info["route"]["stopped_early"] == 4
+    assert result.answer is not None and result.chosen is not None and result.chosen < 4
+    full = len(result.candidates[0].text) + 1
+    assert engine.usage.generated_tokens == 4 * full + 4 * WINDOW
 
 
-def test_unanimous_but_verifier_unsure_escalates():
-    engine = ScriptedEngine(answers_by_seed(lambda i: 7))
-    verifier = ScriptedVerifier(default=0.1)
-    result = get_strategy("auto").run(context(engine, verifier, n=16))
-    assert engine.calls[:2] == [2, 2]
-    assert result.info["route"]["decision"] == "more samples"  # 4 of 4 agree: settled without the verifier
+def test_confidence_threshold_is_the_quantile_of_the_warm_up():
+    def candidate(value: float) -> Candidate:
+        c = Candidate(text="", answer="1", tokens=1, finish_reason="eos")
+        c._signals = {"lowest_conf": value}
+        return c
 
-
-def test_route_rules():
-    assert route_decision([2], 2, None, "pilot")
-    assert route_decision([2], 2, 0.9, "pilot")
-    assert route_decision([2], 2, 0.2, "pilot") is None
-    assert route_decision([1], 2, None, "pilot") is None  # one answerless sample
-    assert route_decision([1, 1], 2, None, "pilot") is None
-    assert route_decision([], 2, None, "pilot") is None
-    assert route_decision([3, 1], 4, None, "escalated")
-    assert route_decision([2, 1, 1], 4, None, "escalated")  # a plurality with half the votes
-    assert route_decision([2, 2], 4, None, "escalated") is None  # tied
-    assert route_decision([1, 1, 1, 1], 4, None, "escalated") is None
-    assert route_decision([4, 2, 1, 1], 8, None, "escalated")
-    assert route_decision([3, 1], 8, None, "escalated") is None  # ahead, but under half of the votes
-    assert route_decision([5, 4], 9, None, "escalated")
-    assert route_decision([4, 3, 2], 9, None, "escalated") is None  # ahead, but under half
+    values = [candidate(v) for v in (5.0, 1.0, 3.0, 4.0, 2.0, 6.0, 7.0, 8.0, 9.0, 10.0)]
+    assert confidence_threshold(values, 0.9) == 1.0  # keep 90%: the lowest tenth is below
+    assert confidence_threshold(values, 0.5) == 5.0
+    assert confidence_threshold(values, 1.0) is None
 
 
 def test_budget_is_never_exceeded():
-    for budget in (10, 60, 200, 500):
-        engine = ScriptedEngine(answers_by_seed(lambda i: i % 3))
-        ctx = context(engine, ScriptedVerifier(default=0.6), n=8, budget=budget, max_tokens=100)
+    for budget in (30, 200, 800):
+        engine = engine_of(lambda i: i % 3, lambda i: 5.0)
+        ctx = context(engine, AutoOptions(gate=50.0), n=8, budget=budget, max_tokens=100)
         get_strategy("auto").run(ctx)
         assert engine.usage.generated_tokens <= budget
-        assert ctx.tree.total_tokens == engine.usage.generated_tokens
 
 
-def test_the_pilot_is_the_greedy_solution_and_one_sample_in_one_batch():
-    seen = []
+def test_majority_select_reads_the_signals():
+    # two samples say 8 confidently, three say 7 weakly: the vote says 7, a confidence-weighted one 8
+    engine = engine_of(lambda i: 8 if i in (0, 1) else 7, lambda i: 30.0 if i in (0, 1) else 1.0)
+    from tts_cli.strategies.majority import MajorityOptions
 
-    def script(text, params, index):
-        seen.append(params.temperature)
-        return "So the answer is \\boxed{7}" if params.temperature == 0 else "So the answer is \\boxed{8}"
-
-    engine = ScriptedEngine(script)
-    result = get_strategy("auto").run(context(engine, n=16, temperature=0.8))
-    assert engine.calls[0] == 2 and seen[:2] == [0.0, 0.8]
-    assert seen[2:] and all(t == 0.8 for t in seen[2:])  # split pilot: later samples are sampled
-    assert result.info["route"]["pilot_greedy"] is True
+    assert get_strategy("majority").run(context(engine, MajorityOptions(select="vote"), n=5)).answer == "7"
+    chosen = get_strategy("majority").run(context(engine, MajorityOptions(select="vote-sum:mean_conf"), n=5))
+    assert chosen.answer == "8"
+    assert set(chosen.candidates[0].to_dict()["signals"]) >= {"mean_conf", "lowest_conf", "tail_conf"}
 
 
-def test_beam_search_gets_the_tokens_of_a_quarter_of_n_more_samples():
-    engine = ScriptedEngine(answers_by_seed(lambda i: i))  # every sample disagrees -> beam search
-    ctx = context(engine, ScriptedVerifier(default=0.6), AutoOptions(width=2), n=16)
-    result = get_strategy("auto").run(ctx)
-    route = result.info["route"]
-    sampled = sum(c.tokens for c in result.candidates[: route["samples"]])
-    assert route["beam_budget"] == round(4 * sampled / route["samples"])
-    assert ctx.tree.total_tokens <= sampled + route["beam_budget"]
+# ------------------------------------------------------------------------------ replay
+
+
+def cached(engine: ScriptedEngine, size: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What the bench caches for a problem: the greedy run and a pool of ``size`` samples."""
+    prompt = engine.chat_prompt(MATH.messages(QUESTION))
+    config = SearchConfig()
+    greedy = engine.generate([prompt], [config.sampling(0, temperature=0.0)])[0]
+    samples = engine.generate([prompt] * size, [config.sampling(i) for i in range(size)])
+    pool = {
+        "size": size, "seed": 0, "model": engine.name, "params": engine.n_params,
+        "answers": [None] * size, "tokens": [c.generated_tokens for c in samples],
+        "finish": [c.finish_reason for c in samples], "prompt_tokens": len(prompt), "cached_tokens": 0,
+        "wall_seconds": 1.0, "texts": [c.text for c in samples],
+        "traces": [c.trace.to_dict() for c in samples if c.trace is not None],
+    }  # fmt: skip
+    run = {
+        "answer": None, "policy_tokens": greedy.generated_tokens, "policy_prompt_tokens": len(prompt),
+        "wall_seconds": 0.5, "text": greedy.text, "trace": greedy.trace.to_dict() if greedy.trace else None,
+    }  # fmt: skip
+    return pool, run
+
+
+@pytest.mark.parametrize(
+    "answer_of, confidence_of",
+    [
+        (lambda i: 7, lambda i: 20.0),  # confident greedy
+        (lambda i: 8 if i < 0 else 7, lambda i: 5.0 if i < 0 else 20.0),  # settled after a stage
+        (lambda i: i % 3, lambda i: 10.0 if i < 4 else 2.0),  # weak traces stopped early
+        (lambda i: i % 4, lambda i: 8.0 + (i % 5)),  # split to the end
+    ],
+)
+@pytest.mark.parametrize("strategy, options", [("auto", AutoOptions(gate=15.0)), ("adaptive", AdaptiveOptions())])
+def test_a_replay_spends_and_answers_what_the_live_run_does(answer_of, confidence_of, strategy, options):
+    live_engine = engine_of(answer_of, confidence_of)
+    live = get_strategy(strategy).run(context(live_engine, options, n=16))
+    pool, greedy = cached(engine_of(answer_of, confidence_of), 16)
+    replay_engine = ReplayEngine(pool, greedy, seed=0)
+    replayed = get_strategy(strategy).run(context(replay_engine, options, n=16))
+    assert replayed.answer == live.answer
+    assert replay_engine.usage.generated_tokens == live_engine.usage.generated_tokens
+    assert [c.finish_reason for c in replayed.candidates] == [c.finish_reason for c in live.candidates]
+
+
+def test_a_replay_refuses_what_the_cache_does_not_hold():
+    pool, greedy = cached(engine_of(lambda i: i % 4, lambda i: 8.0), 4)
+    engine = ReplayEngine(pool, greedy, seed=0)
+    with pytest.raises(ReplayError, match="holds 4"):
+        get_strategy("adaptive").run(context(engine, AdaptiveOptions(settle=1.0), n=8))
+    engine = ReplayEngine({k: v for k, v in pool.items() if k != "texts"}, greedy, seed=0)
+    with pytest.raises(ReplayError, match="no texts"):
+        get_strategy("adaptive").run(context(engine, AdaptiveOptions(), n=4))

@@ -56,11 +56,11 @@ class ColdEngine(ScriptedEngine):
         super().__init__(*args, **kwargs)
         self.fail_on = fail_on or set()  # generate call numbers (1-based) that are interrupted
 
-    def generate(self, prefixes, params, *, usage=None):  # type: ignore[override]
+    def generate(self, prefixes, params, *, usage=None, monitor=None):  # type: ignore[override]
         if len(self.calls) + 1 in self.fail_on:
             self.calls.append(-len(prefixes))
             raise KeyboardInterrupt
-        return super().generate(prefixes, params, usage=usage)
+        return super().generate(prefixes, params, usage=usage, monitor=monitor)
 
     def forget(self) -> None:
         self._seen.clear()
@@ -300,10 +300,14 @@ def test_cache_keys_are_those_of_the_flat_settings(tmp_path):
     expected = [cache_key({"kind": "run", **base, "strategy": "greedy", "n": 1, "budget": None})]
     expected.append(cache_key({"kind": "pool", **base, "seed": 0, "temperature": 0.8, "top_p": 0.95, "verifier": None,
                                "verifier_kind": None}))  # fmt: skip
-    for strategy in ("beam", "mcts", "auto"):
+    for strategy in ("beam", "mcts"):
         for n in (1, 4):
             width = min(3, n) if strategy == "beam" else 3  # beam's width may not exceed N
             expected.append(cache_key({"kind": "run", **base, "strategy": strategy, "n": n, **search, "beam_width": width}))
+    # auto's own options join its key (results of the earlier, judge-routed auto are not reused)
+    own = {"warmup": 4, "keep": 0.9, "settle": 0.95, "select": "conf-filter", "gate": 14.0}
+    for n in (1, 4):
+        expected.append(cache_key({"kind": "run", **base, "strategy": "auto", "n": n, **search, **own}))
     assert [t.key for t in bench.tasks()] == expected
 
 
@@ -491,7 +495,8 @@ def test_cli_compares_models_and_writes_tsv_and_the_json_summary(tmp_path, data,
     assert {"ci_low", "ci_high", "policy_tokens", "verifier_tokens", "flops", "wall_seconds", "pareto", "selection"} <= set(greedy)
     assert rows[3]["selection"] == "first 4 of a pool of 4 samples (seed 3)"
     assert any(r["pareto"] for r in rows)
-    assert [r[-1] == "★" for r in lines[1:]] == [r["pareto"] for r in rows]
+    pareto = lines[0].index("pareto")
+    assert [r[pareto] == "★" for r in lines[1:]] == [r["pareto"] for r in rows]
 
     code, out2, err = bench_cli(*args)  # everything cached: same table, no model loaded
     assert code == 0 and out2 == out and "8 of 8 run(s) cached" in err
@@ -596,7 +601,7 @@ def test_plot_writes_a_png(tmp_path, data, fake_models, bench_cli):
 
 
 def test_summary_holds_every_row_and_the_parameters():
-    rows = [Row("m", "greedy", 1, problems=4, correct=3, flops=1e9, pareto=True)]
+    rows = [Row("m", "greedy", 1, problems=4, correct=3, covered=4, flops=1e9, pareto=True)]
     data = summary(rows, {"seed": 0})
     assert data == {
         "command": "bench",
@@ -604,7 +609,7 @@ def test_summary_holds_every_row_and_the_parameters():
         "rows": [{
             "model": "m", "strategy": "greedy", "n": 1, "problems": 4, "correct": 3, "errors": 0,
             "accuracy": 0.75, "ci_low": pytest.approx(wilson(3, 4)[0]), "ci_high": pytest.approx(wilson(3, 4)[1]),
-            "policy_tokens": 0.0, "verifier_tokens": 0.0, "flops": 1e9, "wall_seconds": 0.0, "pareto": True,
+            "coverage": 1.0, "policy_tokens": 0.0, "verifier_tokens": 0.0, "flops": 1e9, "wall_seconds": 0.0, "pareto": True,
             "selection": "",
         }],
     }  # fmt: skip
@@ -646,3 +651,69 @@ def test_workers_compute_the_same_answers_with_each_run_charged_its_own_cost(tmp
         result = entry["result"]
         if entry["what"]["kind"] == "run":
             assert result["policy_tokens"] > 0
+
+
+# ------------------------------------------------------------------------ selectors, replay, pass@N
+
+
+def confident_when_careful(reply: str) -> list[float]:
+    """Token confidence of a scripted reply: high for the verifier-trusted final step, low otherwise."""
+    return [20.0 if GOOD_STEP in reply else 2.0] * (len(reply) + 1)
+
+
+def signal_engines() -> dict[str, ScriptedEngine]:
+    return {"small": ColdEngine(script, name="small", confidence=confident_when_careful)}
+
+
+def test_selectors_are_evaluated_on_the_same_pool(tmp_path):
+    bench, models = make_bench(tmp_path, ["greedy", "majority"], [1, 2, 4], engines=signal_engines(), problems=PROBLEMS[:1])
+    bench.plan.selectors = ["best:mean_conf", "vote"]
+    bench.run(bench.pending())
+    assert models.engines["small"].calls == [1, 4]  # greedy, then one pool: nothing drawn per selector
+    rows = by_row(list(bench.outcomes()))
+    assert {key[1] for key in rows} == {"greedy", "majority", "majority/best:mean_conf", "majority/vote"}
+    # p1's samples answer 3, 2, 2, 5; only sample 3 (answer 5) is confident: best-by-confidence picks it at N=4
+    assert [o.answer for o in rows[("small", "majority/best:mean_conf", 4)]] == ["5"]
+    assert [o.answer for o in rows[("small", "majority/best:mean_conf", 2)]] == ["3"]
+    assert [o.answer for o in rows[("small", "majority/vote", 4)]] == [o.answer for o in rows[("small", "majority", 4)]]
+
+
+def test_pass_at_n_counts_problems_where_some_sample_was_right(tmp_path):
+    bench, _ = make_bench(tmp_path, ["greedy", "majority"], [1, 2, 4], problems=PROBLEMS[:1])
+    bench.run(bench.pending())
+    rows = {(r.strategy, r.n): r for r in build_rows(bench.outcomes())}
+    assert rows[("majority", 1)].coverage == 0.0  # sample 0 says 3
+    assert rows[("majority", 2)].coverage == 1.0 and rows[("majority", 2)].accuracy == 0.0  # 3, 2: a tie lost
+    assert rows[("greedy", 1)].coverage == rows[("greedy", 1)].accuracy
+
+
+def test_replay_runs_auto_on_the_cached_samples_as_it_would_run_live(tmp_path):
+    live, _ = make_bench(tmp_path / "live", ["greedy", "majority", "auto"], [4, 8], engines=signal_engines())
+    live.run(live.pending())
+    replayed, models = make_bench(tmp_path / "replay", ["greedy", "majority", "auto"], [4, 8], engines=signal_engines())
+    replayed.plan.replay = True
+    assert {t.strategy for t in replayed.pending()} == {"greedy", "pool"}  # auto is never run on the model
+    replayed.run(replayed.pending())
+    calls = list(models.engines["small"].calls)
+    got = {(o.strategy, o.n, o.problem): o for o in replayed.outcomes()}
+    assert models.engines["small"].calls == calls  # computing the outcomes drew nothing
+    for o in live.outcomes():
+        if o.strategy == "auto":
+            twin = got[("auto", o.n, o.problem)]
+            assert (twin.answer, twin.policy_tokens, twin.error) == (o.answer, o.policy_tokens, None)
+            assert twin.selection == "replayed on the cached greedy run and pool"
+
+
+def test_signal_quality_ranks_right_samples_by_each_signal(tmp_path):
+    bench, _ = make_bench(tmp_path, ["majority"], [4], engines=signal_engines())
+    bench.run(bench.pending())
+    quality = {q.signal: q for q in bench.signal_quality()}
+    assert quality["mean_conf"].samples == 8
+    # p1: right samples (2, 2) are unsure, the wrong confident one says 5; p2: the right ones (4, 4)
+    # are unsure too and the confident one says 7: confidence ranks right below wrong here
+    assert quality["mean_conf"].within is not None and quality["mean_conf"].within < 0.5
+    from tts_cli.bench.signal_quality import auroc
+
+    assert auroc([3.0, 2.0, 1.0], [True, False, False]) == 1.0
+    assert auroc([1.0, 1.0], [True, False]) == 0.5
+    assert auroc([1.0, 2.0], [True, True]) is None

@@ -76,6 +76,23 @@ def pool_from_solution(solution: Any, *, seed: int) -> dict[str, Any]:
     return pool
 
 
+def pool_signals(pool: dict[str, Any]) -> dict[str, list[float]]:
+    """Signal name -> one summary value per sample, from the pool's per-token traces (computed once
+    per pool and kept in it, under a key the cache never writes); empty for a pool without traces."""
+    if "_signals" not in pool:
+        from tts_cli.selection import summarize
+
+        traces = pool.get("traces") or []
+        if not traces or any(t is None for t in traces):
+            pool["_signals"] = {}
+        else:
+            summaries = [
+                summarize(t["logprob"], t["confidence"], t["entropy"], t["self_certainty"]) for t in traces
+            ]
+            pool["_signals"] = {name: [s[name] for s in summaries] for name in summaries[0]}
+    return dict(pool["_signals"])
+
+
 def pro_rata(total: float, weights: Sequence[float]) -> list[float]:
     """``total`` split in proportion to ``weights`` (evenly when they are all zero)."""
     if not weights:
@@ -97,7 +114,9 @@ def subset_result(
     if pool.get("step_scores") is not None:
         scores = [aggregate(s, how) for s in pool["step_scores"][:k]]
     info = get_strategy(strategy)
-    index = _choose(info, Pool(answers, scores, grouping=lambda: prefix_groups(pool["answers"], k)), options)
+    signals = {name: values[:k] for name, values in pool_signals(pool).items()}
+    chosen_from = Pool(answers, scores, grouping=lambda: prefix_groups(pool["answers"], k), signals=signals)
+    index = _choose(info, chosen_from, options)
     policy = ModelUsage(
         model=pool["model"],
         params=pool["params"],

@@ -14,7 +14,7 @@ from tts_cli.units import human_count
 PARETO = "★"
 TSV_COLUMNS = (
     "model", "strategy", "n", "accuracy", "ci_low", "ci_high", "problems", "errors", "policy_tokens",
-    "verifier_tokens", "flops", "wall_seconds", "pareto",
+    "verifier_tokens", "flops", "wall_seconds", "pareto", "coverage",
 )  # fmt: skip
 
 
@@ -34,12 +34,13 @@ def rich_table(rows: Sequence[Row]) -> Any:
     from rich.table import Table
 
     table = Table(header_style="bold", show_edge=False, pad_edge=False)
-    headers = ["model", "strategy", "N", "accuracy (95% CI)", "policy tok", "verifier tok", "FLOPs", "wall s", PARETO]
+    headers = ["model", "strategy", "N", "accuracy (95% CI)", "pass@N", "policy tok", "verifier tok", "FLOPs", "wall s", PARETO]
     with_errors = any(r.errors for r in rows)
     if with_errors:
         headers.insert(4, "errors")
     for header in headers:
         table.add_column(header, justify="left" if header in ("model", "strategy", "accuracy (95% CI)") else "right")
+    # pass@N: the share of problems where some sample the row drew was right (what a perfect selector gets)
     for row in rows:
         low, high = row.ci
         cells = [
@@ -47,6 +48,7 @@ def rich_table(rows: Sequence[Row]) -> Any:
             row.strategy,
             str(row.n),
             f"{100 * row.accuracy:.1f}% ({100 * low:.1f}–{100 * high:.1f})",
+            f"{100 * row.coverage:.1f}%",
             f"{row.policy_tokens:.0f}",
             f"{row.verifier_tokens:.0f}",
             human_count(row.flops),
@@ -61,12 +63,33 @@ def rich_table(rows: Sequence[Row]) -> Any:
     return table
 
 
-def summary(rows: Sequence[Row], parameters: dict[str, Any]) -> dict[str, Any]:
-    return {"command": "bench", "parameters": parameters, "rows": [row.to_dict() for row in rows]}
+def signal_table(quality: Sequence[Any]) -> Any:
+    """AUROC of each signal for a right answer, across and within questions."""
+    from rich.table import Table
+
+    table = Table(header_style="bold", show_edge=False, pad_edge=False, title="signal quality (AUROC, right vs wrong)")
+    for header in ("signal", "across questions", "within a question", "questions", "samples"):
+        table.add_column(header, justify="left" if header == "signal" else "right")
+    for q in quality:
+        table.add_row(q.signal, _auroc(q.across), _auroc(q.within), str(q.questions), str(q.samples))
+    table.caption = "within: mean AUROC over questions with both right and wrong samples; 0.5 = chance"
+    table.caption_justify = "left"
+    return table
 
 
-def write_json(path: Path, rows: Sequence[Row], parameters: dict[str, Any]) -> None:
-    text = json.dumps(summary(rows, parameters), indent=2, ensure_ascii=False) + "\n"
+def _auroc(value: Any) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def summary(rows: Sequence[Row], parameters: dict[str, Any], signals: Sequence[Any] = ()) -> dict[str, Any]:
+    out = {"command": "bench", "parameters": parameters, "rows": [row.to_dict() for row in rows]}
+    if signals:
+        out["signal_quality"] = list(signals)
+    return out
+
+
+def write_json(path: Path, rows: Sequence[Row], parameters: dict[str, Any], signals: Sequence[Any] = ()) -> None:
+    text = json.dumps(summary(rows, parameters, signals), indent=2, ensure_ascii=False) + "\n"
     try:
         path.write_text(text, encoding="utf-8")
     except OSError as exc:

@@ -25,6 +25,7 @@ class Row:
     n: int
     problems: int = 0
     correct: int = 0
+    covered: int = 0  # pass@N: problems where some sample it drew was right
     errors: int = 0
     policy_tokens: float = 0.0  # means per problem
     verifier_tokens: float = 0.0
@@ -37,6 +38,10 @@ class Row:
     @property
     def accuracy(self) -> float:
         return self.correct / self.problems if self.problems else 0.0
+
+    @property
+    def coverage(self) -> float:
+        return self.covered / self.problems if self.problems else 0.0
 
     @property
     def ci(self) -> tuple[float, float]:
@@ -54,6 +59,7 @@ class Row:
             "accuracy": self.accuracy,
             "ci_low": low,
             "ci_high": high,
+            "coverage": self.coverage,
             "policy_tokens": self.policy_tokens,
             "verifier_tokens": self.verifier_tokens,
             "flops": self.flops,
@@ -84,6 +90,7 @@ def build_rows(outcomes: Iterable[Any], strategy_order: Optional[Sequence[str]] 
         ran = [o for o in members if o.error is None]
         row = Row(model=key[0], strategy=key[1], n=key[2], problems=len(members))
         row.correct = sum(bool(o.correct) for o in ran)
+        row.covered = sum(bool(o.correct if o.covered is None else o.covered) for o in ran)
         row.errors = len(members) - len(ran)
         if ran:
             row.policy_tokens = _mean(o.policy_tokens for o in ran)

@@ -46,6 +46,13 @@ class BenchPlan:
     budgets: Sequence[int]  # the values of N, ascending
     settings: Any  # SearchSettings: sampling and search options shared by every run
     fixed: dict[str, list[int]] = field(default_factory=dict)  # strategy -> its own values of N ("auto@16")
+    selectors: Sequence[str] = ()  # --selectors: each evaluated on the same pools (rows "majority/SPEC")
+    replay: bool = False  # --replay: strategies that draw only full solutions run on the cached samples
+
+    def replayed(self, strategy: str) -> bool:
+        """Whether ``strategy`` is run on the cached greedy run and pool instead of the model."""
+        info = get_strategy(strategy)
+        return self.replay and info.replayable and not info.deterministic and strategy not in self.pooled
 
     @property
     def pooled(self) -> list[str]:
@@ -64,8 +71,20 @@ class BenchPlan:
         return list(self.fixed.get(strategy, self.budgets))
 
     @property
+    def needs_pool(self) -> bool:
+        return bool(self.pooled) or any(self.replayed(s) for s in self.strategies)
+
+    @property
     def pool_size(self) -> int:
-        return max(n for s in self.pooled for n in self.budgets_for(s))
+        sizes = [n for s in self.strategies if s in self.pooled or self.replayed(s) for n in self.budgets_for(s)]
+        return max(sizes) if sizes else 1
+
+    def pool_rows(self) -> list[tuple[str, str, int, Optional[str]]]:
+        """(row label, strategy, N, selector spec) of every row read from a pool."""
+        rows: list[tuple[str, str, int, Optional[str]]] = [(s, s, n, None) for s in self.pooled for n in self.budgets_for(s)]
+        if self.selectors and "majority" in self.pooled:
+            rows += [(f"majority/{spec}", "majority", n, spec) for spec in self.selectors for n in self.budgets_for("majority")]
+        return rows
 
     def options(self, strategy: str, n: int) -> Options:
         """The strategy's options at N: one that may not exceed N is lowered to it."""
@@ -82,7 +101,7 @@ class BenchPlan:
 
 @dataclass
 class Task:
-    kind: str  # "run" or "pool"
+    kind: str  # "run", "pool" or "replay" (computed from the cached greedy run and pool, never cached)
     model: Optional[str]
     problem: Problem
     strategy: str  # for a pool: "pool"
@@ -110,6 +129,7 @@ class Outcome:
     selection: str = "one run per problem"
     error: Optional[str] = None
     route: Optional[dict[str, Any]] = None
+    covered: Optional[bool] = None  # pass@N: some sample it drew had a right answer
 
 
 def forget_kv(engine: Any) -> None:
@@ -129,27 +149,32 @@ class Bench:
     forget: Callable[[Any], None] = forget_kv
     errors: dict[str, str] = field(default_factory=dict)  # task key -> message (not cached: retried)
     computed: int = 0
+    _verdicts: dict[tuple[Optional[str], Optional[str]], bool] = field(default_factory=dict)
 
     # ------------------------------------------------------------------------------ the plan
     def tasks(self) -> list[Task]:
         plan = self.plan
         out: list[Task] = []
         once = [s for s in plan.strategies if get_strategy(s).deterministic]
+        replayed = [s for s in plan.strategies if plan.replayed(s)]
+        if replayed and "greedy" not in once:  # the replay's greedy solution
+            once.append("greedy")
         for model in plan.models:
             for problem in plan.problems:
                 out.extend(self._run_task(model, problem, strategy, 1) for strategy in once)
-                if plan.pooled:
+                if plan.needs_pool:
                     out.append(self._pool_task(model, problem))
                 for strategy in plan.strategies:
                     if strategy in once or strategy in plan.pooled:
                         continue
-                    out.extend(self._run_task(model, problem, strategy, n) for n in plan.budgets_for(strategy))
+                    kind = "replay" if strategy in replayed else "run"
+                    out.extend(self._run_task(model, problem, strategy, n, kind) for n in plan.budgets_for(strategy))
         return out
 
     def pending(self) -> list[Task]:
-        return [task for task in self.tasks() if self._cached(task) is None]
+        return [task for task in self.tasks() if task.kind != "replay" and self._cached(task) is None]
 
-    def _run_task(self, model: Optional[str], problem: Problem, strategy: str, n: int) -> Task:
+    def _run_task(self, model: Optional[str], problem: Problem, strategy: str, n: int, kind: str = "run") -> Task:
         settings = self.plan.settings
         what: dict[str, Any] = {
             "kind": "run",
@@ -167,7 +192,7 @@ class Bench:
             what.update(self.plan.option_key(strategy, n))
             what.update(self._verifier_identity())
         verified = settings.verifier is not None and info.reads_scores
-        return Task("run", model, problem, strategy, n, cache_key(what), what, verified=verified)
+        return Task(kind, model, problem, strategy, n, cache_key(what), what, verified=verified)
 
     def _pool_task(self, model: Optional[str], problem: Problem) -> Task:
         settings = self.plan.settings
@@ -288,40 +313,113 @@ class Bench:
     # ------------------------------------------------------------------------------ outcomes
     def outcomes(self) -> Iterator[Outcome]:
         """Every (model, strategy, N, problem), from the cache (or the error it met), graded."""
-        from tts_cli.grading import answers_equivalent
-
         plan = self.plan
-        verdicts: dict[tuple[Optional[str], Optional[str]], bool] = {}
         for task in self.tasks():
             name = self.models.name(task.model)
             if task.kind == "pool":
-                strategies = [(s, n) for s in plan.pooled for n in plan.budgets_for(s)]
+                rows = plan.pool_rows()
             else:
-                strategies = [(task.strategy, task.n)]
-            result = self._cached(task)
-            for strategy, n in strategies:
-                outcome = Outcome(model=name, strategy=strategy, n=n, problem=task.problem.id)
-                if result is None:
+                rows = [(task.strategy, task.strategy, task.n, None)]
+            result = self._cached(task) if task.kind != "replay" else None
+            for label, strategy, n, spec in rows:
+                outcome = Outcome(model=name, strategy=label, n=n, problem=task.problem.id)
+                try:
+                    values = self._values(task, result, strategy, n, spec)
+                except TTSError as exc:
+                    outcome.error = str(exc)
+                    yield outcome
+                    continue
+                if values is None:
                     outcome.error = self.errors.get(task.key, "not run")
                     yield outcome
                     continue
                 if task.kind == "pool":
-                    values = subset_result(result, strategy, n, plan.settings.aggregate, plan.options(strategy, n))
-                    outcome.selection = f"first {n} of a pool of {result['size']} samples (seed {result['seed']})"
+                    outcome.selection = f"first {n} of a pool of {result['size']} samples (seed {result['seed']})"  # type: ignore[index]
+                    outcome.covered = any(self.grade(a, task.problem.gold) for a in values["drawn"])
+                elif task.kind == "replay":
+                    outcome.selection = "replayed on the cached greedy run and pool"
+                    outcome.route = values.get("route")
+                    outcome.covered = any(self.grade(a, task.problem.gold) for a in values["drawn"])
                 else:
-                    values = result
-                    outcome.route = result.get("route")
+                    outcome.route = result.get("route") if result else None
                 outcome.answer = values["answer"]
-                pair = (values["answer"], task.problem.gold)
-                if pair not in verdicts:  # symbolic checks can take milliseconds: grade each pair once
-                    verdicts[pair] = answers_equivalent(*pair)
-                outcome.correct = verdicts[pair]
+                outcome.correct = self.grade(values["answer"], task.problem.gold)
+                if outcome.covered is None:
+                    outcome.covered = outcome.correct
                 outcome.policy_tokens = values["policy_tokens"]
                 outcome.verifier_tokens = values["verifier_tokens"]
                 outcome.flops = values["flops"]
                 outcome.wall_seconds = values["wall_seconds"]
                 yield outcome
 
+    def signal_quality(self) -> list[Any]:
+        """AUROC of every signal of the cached pools (the judge's too, for a scored pool)."""
+        from tts_cli.bench.pool import pool_signals
+        from tts_cli.bench.signal_quality import signal_quality
+        from tts_cli.verifiers.aggregate import aggregate
+
+        pools = []
+        for task in self.tasks():
+            result = self._cached(task) if task.kind == "pool" else None
+            if result is None:
+                continue
+            signals = pool_signals(result)
+            if result.get("step_scores") is not None:
+                signals["judge"] = [aggregate(s, self.plan.settings.aggregate) for s in result["step_scores"]]
+            pools.append((signals, list(result["answers"]), task.problem.gold))
+        return signal_quality(pools, self.grade)
+
+    def grade(self, answer: Optional[str], gold: Optional[str]) -> bool:
+        """Whether ``answer`` matches ``gold``; each pair is graded once (symbolic checks are slow)."""
+        from tts_cli.grading import answers_equivalent
+
+        pair = (answer, gold)
+        if pair not in self._verdicts:
+            self._verdicts[pair] = answers_equivalent(*pair)
+        return self._verdicts[pair]
+
+    def _values(
+        self, task: Task, result: Optional[dict[str, Any]], strategy: str, n: int, spec: Optional[str]
+    ) -> Optional[dict[str, Any]]:
+        plan = self.plan
+        if task.kind == "replay":
+            return self._replay(task)
+        if result is None:
+            return None
+        if task.kind == "pool":
+            options = plan.options(strategy, n)
+            if spec is not None:
+                options = get_strategy(strategy).make_options({"select": spec})
+            values = subset_result(result, strategy, n, plan.settings.aggregate, options)
+            values["drawn"] = list(result["answers"][: min(n, result["size"])])
+            return values
+        return result
+
+    def _replay(self, task: Task) -> Optional[dict[str, Any]]:
+        """``task``'s strategy run on the cached greedy run and pool of its problem (--replay)."""
+        from tts_cli.bench.replay import ReplayEngine
+        from tts_cli.prompts import prompt_set
+        from tts_cli.solver import solve
+
+        settings = self.plan.settings
+        pool = self._cached(self._pool_task(task.model, task.problem))
+        greedy = self._cached(self._run_task(task.model, task.problem, "greedy", 1))
+        if pool is None or greedy is None:
+            return None
+        engine = ReplayEngine(pool, greedy, seed=settings.seed)
+        config = replace(settings.search_config(), n=task.n)
+        solution = solve(
+            task.problem.question, strategy=task.strategy, policy=engine, config=config,
+            prompts=prompt_set("math", settings.system_prompt), options=self.plan.options(task.strategy, task.n),
+        )  # fmt: skip
+        values = run_result(solution)
+        values["drawn"] = [c.answer for c in solution.result.candidates]
+        # wall time: the greedy run's, and the pool's sampling time per generated token
+        per_token = pool["wall_seconds"] / max(1, sum(pool["tokens"]))
+        values["wall_seconds"] = sum(
+            greedy["wall_seconds"] if kind == "greedy" else tokens * per_token for kind, tokens in engine.used
+        )
+        return values
 
 def run_result(solution: Any) -> dict[str, Any]:
     """The cacheable result of one search run."""

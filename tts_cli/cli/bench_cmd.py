@@ -44,6 +44,17 @@ def bench(
         typer.Option("--cache-dir", help="Per-problem results cache (default: bench/ in the tts cache dir, $TTS_CACHE_DIR)."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
+    selectors: Annotated[
+        Optional[str],
+        typer.Option("--selectors", help="Comma-separated selectors (see `tts strategies`) evaluated on the same "
+                     "majority pools: one row each, majority/SELECTOR."),
+    ] = None,
+    replay: Annotated[
+        bool,
+        typer.Option("--replay", help="Run strategies that draw only full solutions (auto, adaptive) on the cached "
+                     "greedy run and sample pool of each problem instead of the model: what they would spend and "
+                     "answer on those same samples, in seconds."),
+    ] = False,
     workers: Annotated[
         int,
         typer.Option("--workers", help="Runs computed at once, sharing the local engine's decode batch (or concurrent "
@@ -94,7 +105,12 @@ def bench(
         models.name(settings.verifier)
     directory = cache_dir if cache_dir is not None else tts_cache_dir() / "bench"
     cache = ResultCache.open(directory)
-    plan = BenchPlan(problems, list(policies.values()), strategy_names, sizes, settings, fixed)
+    selector_specs = parse_selectors(selectors) if selectors else []
+    if selector_specs and "majority" not in strategy_names:
+        raise _usage("--selectors needs majority in --strategies (selectors choose among its pool's samples)")
+    plan = BenchPlan(
+        problems, list(policies.values()), strategy_names, sizes, settings, fixed, selectors=selector_specs, replay=replay
+    )
     runner = Bench(plan, models, cache)
     try:
         if not _run(env, runner, directory, quiet, workers):
@@ -106,10 +122,19 @@ def bench(
     rows = build_rows(outcomes, strategy_names)
     mark_pareto(rows)
     print_table(env, rows)
+    quality = runner.signal_quality()
+    if quality and env.stdout_isatty:
+        from tts_cli.bench.report import signal_table
+
+        env.out.print(signal_table(quality))
     if json_out is not None:
         parameters = bench_parameters(settings, data, limit, len(problems), list(policies), strategy_names, sizes, directory)
         parameters["strategy_budgets"] = {name: plan.budgets_for(name) for name in strategy_names}
-        write_json(json_out, rows, parameters)
+        if selector_specs:
+            parameters["selectors"] = selector_specs
+        if replay:
+            parameters["replay"] = True
+        write_json(json_out, rows, parameters, [q.to_dict() for q in quality])
     if outcomes_out is not None:
         from tts_cli.bench.report import write_outcomes
 
@@ -176,6 +201,19 @@ class LoaderModels:
     def new_verifier(self) -> Any:
         """A verifier of its own (own cost counters) on the shared engine, for concurrent runs."""
         return self.loader.load_verifier(self.verifier_ref, self.verifier_kind) if self.verifier_ref else None
+
+
+def parse_selectors(text: str) -> list[str]:
+    """Selector specs, each checked (an unknown one is a usage error naming the valid choices)."""
+    from tts_cli.selection import parse_selector
+
+    specs = _split(text, "--selectors")
+    for spec in specs:
+        try:
+            parse_selector(spec)
+        except ValueError as exc:
+            raise _usage(f"--selectors: {exc}") from None
+    return specs
 
 
 def parse_strategies(text: str) -> tuple[list[str], dict[str, list[int]]]:

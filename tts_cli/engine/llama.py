@@ -25,7 +25,7 @@ from tts_cli.engine.cpu import RepackDecision, cpu_flags, decide_cpu_repack, req
 from tts_cli.engine.kvcache import SlotTable
 from tts_cli.engine.scheduler import Admission, Request, Scheduler
 from tts_cli.engine.signals import RowStats, record, row_stats
-from tts_cli.engine.types import Completion, EngineOptions, SamplingParams, Tokens, TokenTrace
+from tts_cli.engine.types import Completion, EngineOptions, Monitor, SamplingParams, Tokens, TokenTrace
 from tts_cli.errors import ContextOverflowError, ModelError, TTSError
 
 _backend_ready = False
@@ -97,6 +97,8 @@ class _Generation:
     heads: list[tuple[int, int]]
     running: list[_Running] = field(default_factory=list)
     decode_started: float = 0.0
+    monitor: Optional[Monitor] = None
+    first_index: int = 0  # index of this wave's first request in the caller's generate call
 
 
 class LlamaEngine:
@@ -227,6 +229,7 @@ class LlamaEngine:
         params: Sequence[SamplingParams],
         *,
         usage: Optional[ModelUsage] = None,
+        monitor: Optional[Monitor] = None,
     ) -> list[Completion]:
         if len(prefixes) != len(params):
             raise ValueError("one SamplingParams per prefix")
@@ -235,20 +238,16 @@ class LlamaEngine:
         wave = max(1, self.n_seq_max)
         for start in range(0, len(prefixes), wave):
             chunk, chunk_params = prefixes[start : start + wave], params[start : start + wave]
+            start_wave = functools.partial(self._start_generation, chunk, chunk_params, usage, monitor, start)
             if self._batching():
-                request = Request(
-                    run=functools.partial(self._start_generation, chunk, chunk_params, usage),
-                    cells=self._cells_needed(chunk, chunk_params), sequences=len(chunk),
-                )
+                request = Request(run=start_wave, cells=self._cells_needed(chunk, chunk_params), sequences=len(chunk))
                 results.extend(self._scheduler.submit(request))  # type: ignore[union-attr]
             else:
-                results.extend(self._generate_alone(chunk, chunk_params, usage))
+                results.extend(self._generate_alone(start_wave))
         return results
 
-    def _generate_alone(
-        self, prefixes: Sequence[Tokens], params: Sequence[SamplingParams], usage: ModelUsage
-    ) -> list[Completion]:
-        state = self._start_generation(prefixes, params, usage)
+    def _generate_alone(self, start_wave: Callable[[], "_Generation"]) -> list[Completion]:
+        state = start_wave()
         try:
             while self.live(state):
                 self.step([state], report=True)
@@ -258,7 +257,12 @@ class LlamaEngine:
         return self.complete(state)
 
     def _start_generation(
-        self, prefixes: Sequence[Tokens], params: Sequence[SamplingParams], usage: ModelUsage
+        self,
+        prefixes: Sequence[Tokens],
+        params: Sequence[SamplingParams],
+        usage: ModelUsage,
+        monitor: Optional[Monitor] = None,
+        first_index: int = 0,
     ) -> "_Generation":
         """Prefill the prefixes and sample every sequence's first token; the state then decodes on."""
         for prefix in prefixes:
@@ -266,7 +270,9 @@ class LlamaEngine:
         t0 = time.perf_counter()
         groups = _group_identical(prefixes)
         heads = self._prefill([list(prefixes[g[0]]) for g in groups], usage)
-        state = _Generation(prefixes=[list(p) for p in prefixes], usage=usage, heads=heads)
+        state = _Generation(
+            prefixes=[list(p) for p in prefixes], usage=usage, heads=heads, monitor=monitor, first_index=first_index
+        )
         try:
             # The head slot's last decode left logits for every request sharing that prefix:
             # copy the prefix to one slot per extra request, then sample each one's first token.
@@ -311,6 +317,9 @@ class LlamaEngine:
             r.pos += 1
             self._accept(r, row, logits, stats, row)
             state.usage.generated_tokens += 1
+            watched = r.finish_reason is None and state.monitor is not None and r.trace is not None
+            if watched and state.monitor(state.first_index + r.index, r.trace):
+                r.finish_reason = "stopped"
         if report and self.on_step is not None:
             self.on_step(sum(len(r.tokens) for state in states for r in state.running))
         return len(active)

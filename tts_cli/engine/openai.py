@@ -44,7 +44,7 @@ from typing import Any, Callable, Optional, Sequence
 from tts_cli.cost import ModelUsage
 from tts_cli.engine.chat import TemplateError, render_chat
 from tts_cli.engine.http import HTTPClient, Refused
-from tts_cli.engine.types import Completion, SamplingParams, ServerModel, ServerSettings, Tokens
+from tts_cli.engine.types import Completion, Monitor, SamplingParams, ServerModel, ServerSettings, Tokens
 from tts_cli.errors import ConfigError, ModelError, ServerError, TTSError
 
 
@@ -145,6 +145,7 @@ class OpenAIEngine:
         params: Sequence[SamplingParams],
         *,
         usage: Optional[ModelUsage] = None,
+        monitor: Optional[Monitor] = None,  # not applied: a server completes each request whole
     ) -> list[Completion]:
         if len(prefixes) != len(params):
             raise ValueError("one SamplingParams per prefix")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable, Optional, Sequence
 
 from tts_cli.cost import ModelUsage
-from tts_cli.engine.types import Completion, Engine, SamplingParams, Tokens
+from tts_cli.engine.types import Completion, Engine, Monitor, SamplingParams, Tokens
 
 
 class UsageScope:
@@ -44,9 +44,16 @@ class UsageScope:
         return self.engine.chat_prompt(messages)
 
     def generate(
-        self, prefixes: Sequence[Tokens], params: Sequence[SamplingParams], *, usage: Optional[ModelUsage] = None
+        self,
+        prefixes: Sequence[Tokens],
+        params: Sequence[SamplingParams],
+        *,
+        usage: Optional[ModelUsage] = None,
+        monitor: Optional[Monitor] = None,
     ) -> list[Completion]:
-        return self.engine.generate(prefixes, params, usage=usage or self.usage)
+        if monitor is None:  # engines written before monitors existed keep working
+            return self.engine.generate(prefixes, params, usage=usage or self.usage)
+        return self.engine.generate(prefixes, params, usage=usage or self.usage, monitor=monitor)
 
     def next_token_logprobs(
         self, prefixes: Sequence[Tokens], candidates: Sequence[int], *, usage: Optional[ModelUsage] = None

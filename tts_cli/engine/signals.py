@@ -7,7 +7,7 @@ before any top-k/top-p cut of the sampler), so they cost no extra tokens:
 - ``confidence``: minus the mean of the top-k log-probabilities (DeepConf's token confidence:
   large when the distribution is peaked);
 - ``entropy``: of the full distribution;
-- ``self_certainty``: KL(uniform ‖ p) = −log V − mean_j log p_j (large when far from uniform).
+- ``self_certainty``: KL(uniform ‖ p) = -log V - mean_j log p_j (large when far from uniform).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tts_cli.engine.types import TokenTrace
+
 
 @dataclass(frozen=True)
 class RowStats:

@@ -66,7 +66,7 @@ class Completion:
 
     text: str
     tokens: list[int]
-    finish_reason: str  # "stop" | "eos" | "length"
+    finish_reason: str  # "stop" | "eos" | "length" | "stopped" (ended by a monitor)
     stop: Optional[str] = None
     generated_tokens: int = 0  # what the engine counted for this completion (a sampled EOS included)
     trace: Optional[TokenTrace] = None  # per-token signals, where the engine records them
@@ -118,6 +118,11 @@ class ServerModel(Protocol):
     def server(self) -> Optional[ServerSettings]: ...
 
 
+# called after each token of a sequence that records signals, with (request index, its trace so
+# far); True ends that sequence there (finish reason "stopped"): DeepConf's online early stop
+Monitor = Callable[[int, TokenTrace], bool]
+
+
 class Engine(Protocol):
     """What strategies and verifiers need from a model."""
 
@@ -145,8 +150,10 @@ class Engine(Protocol):
         params: Sequence[SamplingParams],
         *,
         usage: Optional[ModelUsage] = None,
+        monitor: Optional[Monitor] = None,
     ) -> list[Completion]:
-        """One completion per (prefix, params) pair, all decoded in one batched loop."""
+        """One completion per (prefix, params) pair, all decoded in one batched loop. ``monitor``
+        may end single sequences between decode steps (engines that cannot, ignore it)."""
         ...
 
     def next_token_logprobs(

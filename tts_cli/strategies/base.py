@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Sequence, TypeVar
+from typing import Any, Callable, Mapping, Optional, Sequence, TypeVar
 
 from tts_cli.engine.types import Engine, SamplingParams, TokenTrace
 from tts_cli.strategies.options import Options, option
@@ -51,6 +51,23 @@ class Candidate:
     node_id: Optional[int] = None
     score: Optional[float] = None
     trace: Optional[TokenTrace] = field(default=None, repr=False)  # per-token signals, where recorded
+    _signals: Optional[dict[str, float]] = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def signals(self) -> dict[str, float]:
+        """Its confidence signals (tts_cli.selection.SIGNALS; higher = more confident): summaries of
+        the per-token trace, and ``judge``, the verifier's score, where there is one."""
+        if self._signals is None:
+            from tts_cli.selection import summarize
+
+            trace = self.trace
+            self._signals = (
+                {} if trace is None else summarize(trace.logprob, trace.confidence, trace.entropy, trace.self_certainty)
+            )
+        found = dict(self._signals)
+        if self.score is not None:
+            found["judge"] = self.score
+        return found
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -60,6 +77,7 @@ class Candidate:
             "finish_reason": self.finish_reason,
             "score": self.score,
             "node": self.node_id,
+            "signals": {name: round(value, 4) for name, value in self.signals.items()},
         }
 
 
@@ -112,6 +130,8 @@ class Pool:
 
     answers: Sequence[Optional[str]]
     scores: Optional[Sequence[float]] = None  # aggregated verifier scores; None for an unscored pool
+    # signal name -> one value per sample (tts_cli.selection.SIGNALS); the verifier's as "judge"
+    signals: Mapping[str, Sequence[float]] = field(default_factory=dict)
     grouping: Optional[Callable[[], list[list[int]]]] = field(default=None, repr=False)  # precomputed groups
 
     @functools.cached_property
@@ -122,6 +142,23 @@ class Pool:
         from tts_cli.grading import group_equivalent
 
         return group_equivalent(list(self.answers))
+
+    def with_signals(self) -> Mapping[str, Sequence[float]]:
+        """``signals``, with the verifier's scores as ``judge`` where there are any."""
+        if self.scores is None or "judge" in self.signals:
+            return self.signals
+        return {**self.signals, "judge": list(self.scores)}
+
+
+def pool_of(candidates: Sequence[Candidate]) -> Pool:
+    """The pool a selector sees of these candidates: answers, judge scores, signals."""
+    answers = [c.answer for c in candidates]
+    scored = [c.score for c in candidates]
+    scores = [s or 0.0 for s in scored] if any(s is not None for s in scored) else None
+    per_candidate = [c.signals for c in candidates]
+    names = set.intersection(*(set(s) for s in per_candidate)) if per_candidate else set()
+    signals = {name: [s[name] for s in per_candidate] for name in sorted(names)}
+    return Pool(answers, scores, signals=signals)
 
 
 def capped_tokens(config: SearchConfig, samples: int, spent: int = 0, limit: Optional[int] = None) -> int:

@@ -14,6 +14,7 @@ from tts_cli.strategies.steps import sample_full
     summary="One chain-of-thought at temperature 0 (the baseline).",
     reads=("max_tokens", "budget"),
     deterministic=True,
+    replayable=True,
 )
 def run(ctx: SearchContext) -> SearchResult:
     greedy_ctx = replace(ctx, config=replace(ctx.config, temperature=0.0))

@@ -1,31 +1,48 @@
-"""``majority`` (self-consistency): N samples in one batch; the most common equivalent answer wins."""
+"""``majority`` (self-consistency): N samples in one batch; the most common equivalent answer wins,
+or whatever ``--select`` says (a confidence-weighted or filtered vote, tts_cli.selection)."""
 
 from __future__ import annotations
 
-from typing import Optional
+from dataclasses import dataclass
+from typing import Any, Optional
 
-from tts_cli.grading import majority_answer
-from tts_cli.strategies.base import Pool, SearchContext, SearchResult, finish
+from tts_cli.selection import parse_selector
+from tts_cli.strategies.adaptive import select_among, select_option
+from tts_cli.strategies.base import Pool, SearchContext, SearchResult, finish, options_of, pool_of
 from tts_cli.strategies.options import Options
 from tts_cli.strategies.registry import register
 from tts_cli.strategies.steps import sample_full
 
 
+@dataclass(frozen=True)
+class MajorityOptions(Options):
+    select: str = select_option("vote")
+
+
 def select(pool: Pool, options: Options) -> Optional[int]:
-    """``majority_answer``'s rule: the first member of the largest group, the earliest on ties."""
-    return max(pool.groups, key=len)[0] if pool.groups else None
+    """The chosen sample by the selector (``vote``: the first member of the largest group, the
+    earliest on ties)."""
+    spec = options.select if isinstance(options, MajorityOptions) else "vote"
+    return parse_selector(spec).choose(pool.answers, pool.groups, pool.with_signals())
+
+
+def select_live(pool: Pool, options: MajorityOptions, info: dict[str, Any]) -> Optional[int]:
+    """``select`` in a live run: without the signals the selector reads, the plain vote (noted)."""
+    return select_among(pool, options.select, info)
 
 
 @register(
     "majority",
-    summary="N samples in one batch; the most common (mathematically equivalent) answer wins.",
+    summary="N samples in one batch; the most common (mathematically equivalent) answer wins (or --select).",
+    options=MajorityOptions,
     select=select,
+    replayable=True,
 )
 def run(ctx: SearchContext) -> SearchResult:
+    options = options_of(ctx, MajorityOptions)
     candidates = [s.candidate for s in sample_full(ctx, ctx.config.n)]
-    chosen, groups = majority_answer([c.answer for c in candidates])
-    votes = [{"answer": candidates[g[0]].answer, "votes": len(g)} for g in groups]
-    for group in groups:
-        for i in group:
-            candidates[i].score = len(group) / len(candidates)
-    return finish(ctx, candidates, chosen, {"votes": votes})
+    pool = pool_of(candidates)
+    info: dict[str, Any] = {"select": options.select}
+    chosen = select_live(pool, options, info)
+    info["votes"] = [{"answer": candidates[g[0]].answer, "votes": len(g)} for g in pool.groups]
+    return finish(ctx, candidates, chosen, info)

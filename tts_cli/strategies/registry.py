@@ -34,6 +34,9 @@ class StrategyInfo:
     reads_scores: bool = False  # uses verifier scores when a verifier is given (implied by needs_verifier)
     deterministic: bool = False  # one greedy sample: -n, the sampling settings and any verifier do not matter
     select: Optional[PoolSelect] = None  # how it chooses among N samples of a shared pool (see ``poolable``)
+    # draws only full solutions from the prompt (sample i with seed index i, or the greedy one), so
+    # `tts bench --replay` can run it on a problem's cached greedy run and sample pool
+    replayable: bool = False
 
     @property
     def poolable(self) -> bool:
@@ -60,11 +63,12 @@ def register(
     reads_scores: bool = False,
     deterministic: bool = False,
     select: Optional[PoolSelect] = None,
+    replayable: bool = False,
 ) -> Callable[[StrategyFn], StrategyFn]:
     declarations(options)  # an undeclared field fails at registration, not at the first run
     if reads_scores or needs_verifier:
         reads = tuple(dict.fromkeys((*reads, "aggregate")))
-    info_args = (summary, options, reads, needs_verifier, reads_scores or needs_verifier, deterministic, select)
+    info_args = (summary, options, reads, needs_verifier, reads_scores or needs_verifier, deterministic, select, replayable)
 
     def decorator(fn: StrategyFn) -> StrategyFn:
         _STRATEGIES[name] = StrategyInfo(name, fn, *info_args)

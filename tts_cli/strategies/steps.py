@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Optional, Sequence
 
-from tts_cli.engine.types import Completion, SamplingParams
+from tts_cli.engine.types import Completion, Monitor, SamplingParams
 from tts_cli.errors import UsageError
 from tts_cli.grading import extract_answer, last_boxed
 from tts_cli.prompts import STEP_SEPARATOR
@@ -66,10 +66,17 @@ def spread(total: int, parts: int) -> list[int]:
 
 
 def generate(
-    ctx: SearchContext, prefixes: Sequence[Sequence[int]], params: Sequence[SamplingParams]
+    ctx: SearchContext,
+    prefixes: Sequence[Sequence[int]],
+    params: Sequence[SamplingParams],
+    *,
+    monitor: Optional[Monitor] = None,
 ) -> tuple[list[Completion], list[int]]:
     """One batched generate call; returns the completions and the token cost of each."""
-    completions = ctx.policy.generate([list(p) for p in prefixes], list(params))
+    if monitor is None:  # engines written before monitors existed keep working
+        completions = ctx.policy.generate([list(p) for p in prefixes], list(params))
+    else:
+        completions = ctx.policy.generate([list(p) for p in prefixes], list(params), monitor=monitor)
     return completions, [c.generated_tokens for c in completions]
 
 
@@ -97,7 +104,9 @@ class Sample:
     step_scores: list[float] = field(default_factory=list)
 
 
-def sample_full(ctx: SearchContext, n: int, *, first_index: int = 0, greedy_first: bool = False) -> list[Sample]:
+def sample_full(
+    ctx: SearchContext, n: int, *, first_index: int = 0, greedy_first: bool = False, monitor: Optional[Monitor] = None
+) -> list[Sample]:
     """``n`` complete solutions from the prompt in one batch, recorded as children of the root.
 
     Sample ``i`` uses seed index ``first_index + i``, so a later batch draws new samples. With
@@ -109,10 +118,11 @@ def sample_full(ctx: SearchContext, n: int, *, first_index: int = 0, greedy_firs
     params = [config.sampling(first_index + i, max_tokens=max_tokens) for i in range(n)]
     if greedy_first:
         params[0] = replace(params[0], temperature=0.0)
-    completions, costs = generate(ctx, [ctx.prompt] * n, params)
+    completions, costs = generate(ctx, [ctx.prompt] * n, params, monitor=monitor)
     samples = []
     for completion, cost in zip(completions, costs):
-        answer = extract_answer(completion.text)
+        # a sample stopped for low confidence was cut mid-thought: whatever it wrote is no answer
+        answer = None if completion.finish_reason == "stopped" else extract_answer(completion.text)
         done = completion.finished or has_boxed_answer(completion.text)
         node = ctx.tree.add(
             0,

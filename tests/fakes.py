@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable, Optional, Sequence, Union
 
 from tts_cli.cost import ModelUsage
+from tts_cli.engine.monitor import cut, lockstep_stops
 from tts_cli.engine.types import Completion, Monitor, SamplingParams, Tokens, TokenTrace
 
 Script = Callable[[str, SamplingParams, int], str]  # (text so far, params, request index) -> reply
@@ -77,30 +78,31 @@ class ScriptedEngine:
             reply = self._script(self.detokenize(prefix), p, index)
             completion = self._complete(reply, p)
             if self.confidence is not None and p.signals_top_k > 0:
-                completion = self._traced(completion, index, monitor)
+                completion.trace = self._trace(completion)
             out.append(completion)
-            usage.generated_tokens += out[-1].generated_tokens
+        if monitor is not None:
+            traced = [i for i, c in enumerate(out) if c.trace is not None]
+            stops = lockstep_stops([out[i].trace for i in traced], [out[i].generated_tokens for i in traced],  # type: ignore[misc]
+                                   lambda k, trace: monitor(traced[k], trace))  # fmt: skip
+            for k, stop in zip(traced, stops):
+                if stop is not None:
+                    tokens = out[k].tokens[:stop]
+                    out[k] = Completion(
+                        text=self.detokenize(tokens), tokens=tokens, finish_reason="stopped",
+                        generated_tokens=stop, trace=cut(out[k].trace, stop),  # type: ignore[arg-type]
+                    )  # fmt: skip
+        usage.generated_tokens += sum(c.generated_tokens for c in out)
         return out
 
-    def _traced(self, completion: Completion, index: int, monitor: Optional[Monitor]) -> Completion:
+    def _trace(self, completion: Completion) -> TokenTrace:
         assert self.confidence is not None
         values = list(self.confidence(completion.text))
         count = completion.generated_tokens
         values = (values + [values[-1] if values else 1.0] * count)[:count]
-        trace = TokenTrace()
-        for i, value in enumerate(values):
-            trace.confidence.append(value)
-            trace.logprob.append(-1.0 / max(value, 1e-9))
-            trace.entropy.append(1.0 / max(value, 1e-9))
-            trace.self_certainty.append(value)
-            if monitor is not None and i + 1 < count and monitor(index, trace):
-                tokens = completion.tokens[: i + 1]
-                return Completion(
-                    text=self.detokenize(tokens), tokens=tokens, finish_reason="stopped",
-                    generated_tokens=i + 1, trace=trace,
-                )  # fmt: skip
-        completion.trace = trace
-        return completion
+        return TokenTrace(
+            logprob=[-1.0 / max(v, 1e-9) for v in values], confidence=values,
+            entropy=[1.0 / max(v, 1e-9) for v in values], self_certainty=list(values),
+        )  # fmt: skip
 
     def next_token_logprobs(
         self, prefixes: Sequence[Tokens], candidates: Sequence[int], *, usage: Optional[ModelUsage] = None

@@ -84,18 +84,34 @@ def test_a_split_vote_keeps_drawing_stages_until_n():
     assert result.info["route"]["samples"] == 16
 
 
-def test_weak_traces_after_the_warm_up_are_stopped_early():
+def test_weak_traces_after_the_warm_up_are_stopped_early_but_never_the_last_one():
     # warm-up (seeds 0-3) at confidence 10; seeds 4+ at 2: below the warm-up's threshold
     engine = engine_of(lambda i: i % 3, lambda i: 10.0 if i < 4 else 2.0)
     options = AdaptiveOptions(warmup=4, keep=0.9, settle=1.0)
     result = get_strategy("adaptive").run(context(engine, options, n=8))
-    late = result.candidates[4:]
-    assert all(c.finish_reason == "stopped" and c.answer is None for c in late)
-    assert all(c.tokens == WINDOW for c in late)  # stopped as soon as one window was below
-    assert result.info["route"]["stopped_early"] == 4
-    assert result.answer is not None and result.chosen is not None and result.chosen < 4
-    full = len(result.candidates[0].text) + 1
-    assert engine.usage.generated_tokens == 4 * full + 4 * WINDOW
+    stopped, last = result.candidates[4:7], result.candidates[7]
+    assert all(c.finish_reason == "stopped" and c.answer is None for c in stopped)
+    assert all(c.tokens == WINDOW for c in stopped)  # stopped as soon as one window was below
+    assert last.finish_reason == "eos" and last.answer is not None  # the last live one answers
+    assert result.info["route"]["stopped_early"] == 3
+    full = [len(c.text) + 1 for c in result.candidates[:4]] + [len(last.text) + 1]
+    assert engine.usage.generated_tokens == sum(full) + 3 * WINDOW
+
+
+def test_lockstep_stops_mirror_the_engine_loop():
+    from tts_cli.engine.monitor import lockstep_stops
+    from tts_cli.engine.types import TokenTrace
+
+    def trace(n: int) -> TokenTrace:
+        return TokenTrace([0.0] * n, [1.0] * n, [0.0] * n, [1.0] * n)
+
+    always = lambda index, t: True  # noqa: E731
+    # the first token is never checked; each is ended at its second token, except the last live one
+    assert lockstep_stops([trace(5), trace(5), trace(5)], [5, 5, 5], always) == [2, 2, None]
+    # a sequence that finishes leaves the others; the survivor is whoever is live last
+    assert lockstep_stops([trace(1), trace(5)], [1, 5], always) == [None, None]
+    at_three = lambda index, t: len(t) == 3  # noqa: E731
+    assert lockstep_stops([trace(2), trace(6), trace(6)], [2, 6, 6], at_three) == [None, 3, None]
 
 
 def test_confidence_threshold_is_the_quantile_of_the_warm_up():

@@ -305,7 +305,11 @@ def test_cache_keys_are_those_of_the_flat_settings(tmp_path):
             width = min(3, n) if strategy == "beam" else 3  # beam's width may not exceed N
             expected.append(cache_key({"kind": "run", **base, "strategy": strategy, "n": n, **search, "beam_width": width}))
     # auto's own options join its key (results of the earlier, judge-routed auto are not reused)
-    own = {"warmup": 4, "keep": 0.9, "settle": 0.95, "select": "conf-filter", "gate": 14.0}
+    from tts_cli.strategies.auto import AutoOptions
+    from tts_cli.strategies.options import declarations
+
+    own = {d.spec.dest: getattr(AutoOptions(), d.name) for d in declarations(AutoOptions)}
+    assert set(own) == {"warmup", "keep", "settle", "select", "gate", "gate_signal"}
     for n in (1, 4):
         expected.append(cache_key({"kind": "run", **base, "strategy": "auto", "n": n, **search, **own}))
     assert [t.key for t in bench.tasks()] == expected

@@ -91,3 +91,11 @@ def test_a_monitor_works_under_continuous_batching(smollm2_path):
         assert first[1].finish_reason != "stopped" and second[1].finish_reason != "stopped"
     finally:
         engine.close()
+
+
+def test_a_monitor_never_ends_the_last_live_sequence(smollm2):
+    prompt = smollm2.chat_prompt([{"role": "user", "content": "Write a long story about a dog."}])
+    params = [SamplingParams(temperature=1.0, max_tokens=12, seed=i) for i in range(3)]
+    outs = smollm2.generate([prompt] * 3, params, monitor=lambda index, trace: True)
+    assert [o.finish_reason for o in outs[:2]] == ["stopped", "stopped"]
+    assert outs[2].finish_reason != "stopped" and outs[2].generated_tokens > 2

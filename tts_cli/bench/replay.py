@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any, Callable, Optional, Sequence
 
 from tts_cli.cost import ModelUsage
+from tts_cli.engine.monitor import cut, lockstep_stops
 from tts_cli.engine.types import Completion, Monitor, SamplingParams, Tokens, TokenTrace
 from tts_cli.errors import TTSError
 
@@ -40,6 +41,7 @@ class ReplayEngine:
         self.prompt = [0] * max(1, int(prompt))
         self._prompted = False
         self.used: list[tuple[str, int]] = []  # ("greedy" | "sample", tokens generated) per completion
+        self.saved_tokens = 0  # what early-stopped samples did not generate of their cached length
 
     @property
     def context_length(self) -> int:
@@ -64,7 +66,7 @@ class ReplayEngine:
     ) -> list[Completion]:
         usage = usage or self.usage
         out = []
-        for index, (prefix, p) in enumerate(zip(prefixes, params)):
+        for prefix, p in zip(prefixes, params):
             if list(prefix) != self.prompt:
                 raise ReplayError("a replayed strategy may only draw full solutions from the prompt")
             if self._prompted:
@@ -72,13 +74,23 @@ class ReplayEngine:
             else:
                 usage.prompt_tokens += len(self.prompt)
                 self._prompted = True
-            completion, kind = self._recorded(p)
-            if monitor is not None and completion.trace is not None:
-                completion = _monitored(completion, index, monitor)
+            out.append(self._recorded(p))
+        if monitor is not None:
+            traced = [i for i, (c, _) in enumerate(out) if c.trace is not None]
+            stops = lockstep_stops(
+                [out[i][0].trace for i in traced], [out[i][0].generated_tokens for i in traced],  # type: ignore[misc]
+                lambda k, trace: monitor(traced[k], trace),
+            )
+            for i, stop in zip(traced, stops):
+                if stop is not None:
+                    full, kind = out[i]
+                    self.saved_tokens += full.generated_tokens - stop
+                    trace = cut(full.trace, stop)  # type: ignore[arg-type]
+                    out[i] = (Completion(text="", tokens=[0] * stop, finish_reason="stopped", generated_tokens=stop, trace=trace), kind)
+        for completion, kind in out:
             usage.generated_tokens += completion.generated_tokens
             self.used.append((kind, completion.generated_tokens))
-            out.append(completion)
-        return out
+        return [completion for completion, _ in out]
 
     def _recorded(self, params: SamplingParams) -> tuple[Completion, str]:
         if params.temperature <= 0:
@@ -111,19 +123,3 @@ class ReplayEngine:
 
     def close(self) -> None:
         pass
-
-
-def _monitored(completion: Completion, index: int, monitor: Monitor) -> Completion:
-    """The completion as the monitor would have left it: cut after the token it stopped at."""
-    full = completion.trace
-    assert full is not None
-    seen = TokenTrace()
-    count = completion.generated_tokens
-    for i in range(min(count, len(full))):
-        seen.logprob.append(full.logprob[i])
-        seen.confidence.append(full.confidence[i])
-        seen.entropy.append(full.entropy[i])
-        seen.self_certainty.append(full.self_certainty[i])
-        if i + 1 < count and monitor(index, seen):
-            return Completion(text="", tokens=[0] * (i + 1), finish_reason="stopped", generated_tokens=i + 1, trace=seen)
-    return completion

@@ -414,6 +414,8 @@ class Bench:
         )  # fmt: skip
         values = run_result(solution)
         values["drawn"] = [c.answer for c in solution.result.candidates]
+        if "route" in values:
+            values["route"] = {**values["route"], "saved_tokens": engine.saved_tokens}
         # wall time: the greedy run's, and the pool's sampling time per generated token
         per_token = pool["wall_seconds"] / max(1, sum(pool["tokens"]))
         values["wall_seconds"] = sum(

@@ -29,6 +29,10 @@ def step_label(node: Node, width: int = 60) -> Text:
     details = []
     if node.score is not None:
         details.append(f"score {node.score:.2f}")
+    if "confidence" in node.meta:
+        details.append(f"conf {node.meta['confidence']:.1f}")
+    if node.meta.get("finish_reason") == "stopped":
+        details.append("stopped early")
     details.append(f"{node.tokens} tok")
     if node.answer is not None and node.status in (FINISHED, CHOSEN):
         details.append(f"answer {node.answer}")

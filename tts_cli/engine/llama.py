@@ -318,7 +318,9 @@ class LlamaEngine:
             self._accept(r, row, logits, stats, row)
             state.usage.generated_tokens += 1
             watched = r.finish_reason is None and state.monitor is not None and r.trace is not None
-            if watched and state.monitor(state.first_index + r.index, r.trace):
+            # early stop never ends the last live sequence of a call: someone has to answer
+            others = watched and any(o is not r and o.finish_reason is None for o in state.running)
+            if others and state.monitor(state.first_index + r.index, r.trace):
                 r.finish_reason = "stopped"
         if report and self.on_step is not None:
             self.on_step(sum(len(r.tokens) for state in states for r in state.running))

@@ -1,6 +1,6 @@
 """``auto``: compute-optimal allocation per question, from the policy's own confidence.
 
-The greedy solution comes first, alone. When its confidence (``GATE_SIGNAL``, recorded while it
+The greedy solution comes first, alone. When its confidence (``--gate-signal``, recorded while it
 was generated: no extra tokens) is at least ``--gate``, it is the answer: most questions a small
 model gets right it answers with a confident trace. Otherwise the greedy solution becomes one
 candidate of an ``adaptive`` run: samples in doubling stages (``--warmup`` candidates including the
@@ -14,13 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from tts_cli.selection import SIGNALS
 from tts_cli.strategies.adaptive import AdaptiveOptions, Sampling, choose, grow, stages
 from tts_cli.strategies.base import SearchContext, SearchResult, finish, options_of
 from tts_cli.strategies.options import option
 from tts_cli.strategies.registry import register
 from tts_cli.strategies.steps import sample_full
 
-GATE_SIGNAL = "tail_conf"
+GATE_SIGNALS = tuple(s for s in SIGNALS if s != "judge")
 
 
 @dataclass(frozen=True)
@@ -28,9 +29,12 @@ class AutoOptions(AdaptiveOptions):
     """``adaptive``'s options, and the gate of the greedy answer."""
 
     gate: float = option(
-        14.0, "--gate", help=f"The greedy answer stands alone when its {GATE_SIGNAL} is at least this "
-        "(0: always; a large value: never).", minimum=0,
+        10.0, "--gate", help="The greedy answer stands alone when its --gate-signal is at least this "
+        "(-inf: always; inf: never).", rule=(lambda v: v == v, "must be a number"),
     )  # fmt: skip
+    gate_signal: str = option(
+        "lowest_conf", "--gate-signal", help="The greedy trace's signal the gate reads.", choices=GATE_SIGNALS
+    )
 
 
 @register(
@@ -47,10 +51,11 @@ def run(ctx: SearchContext) -> SearchResult:
     if not first:
         return finish(ctx, [], None, {"route": {"decision": "none", "reason": "budget exhausted"}})
     greedy = first[0].candidate
-    gate_value = greedy.signals.get(GATE_SIGNAL)
+    signal = options.gate_signal
+    gate_value = greedy.signals.get(signal)
     route: dict[str, Any] = {"gate": None if gate_value is None else round(gate_value, 4), "gate_at": options.gate}
     if greedy.answer is not None and gate_value is not None and gate_value >= options.gate:
-        route.update(decision="greedy", reason=f"greedy {GATE_SIGNAL} {gate_value:.2f} >= {options.gate}", samples=1)
+        route.update(decision="greedy", reason=f"greedy {signal} {gate_value:.2f} >= {options.gate}", samples=1)
         return finish(ctx, [greedy], 0, {"route": route})
     if n == 1:
         route.update(decision="greedy", reason="-n 1: nothing more to draw", samples=1)

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from typing import Optional
 
-from tts_cli.strategies.base import Candidate, Pool, SearchContext, SearchResult, finish
+from tts_cli.selection import best
+from tts_cli.strategies.base import Pool, SearchContext, SearchResult, finish
 from tts_cli.strategies.options import Options
 from tts_cli.strategies.registry import register
-from tts_cli.strategies.steps import pick_best, require_verifier, sample_full, score_samples
+from tts_cli.strategies.steps import require_verifier, sample_full, score_samples
 
 
 def select(pool: Pool, options: Options) -> Optional[int]:
     """The best-scored sample with an answer (``pick_best``); None when it has no answer."""
     if pool.scores is None:
         raise ValueError("best-of-n needs verifier scores")
-    candidates = [Candidate(text="", answer=a, tokens=0, finish_reason="", score=s) for a, s in zip(pool.answers, pool.scores)]
-    chosen = pick_best(candidates)
-    return chosen if chosen is not None and pool.answers[chosen] is not None else None
+    return best(pool.answers, pool.scores)
 
 
 @register(

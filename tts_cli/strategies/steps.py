@@ -123,23 +123,18 @@ def sample_full(
     for completion, cost in zip(completions, costs):
         # a sample stopped for low confidence was cut mid-thought: whatever it wrote is no answer
         answer = None if completion.finish_reason == "stopped" else extract_answer(completion.text)
-        done = completion.finished or has_boxed_answer(completion.text)
-        node = ctx.tree.add(
-            0,
-            completion.text,
-            cost,
-            status=FINISHED if done else PRUNED,
-            answer=answer,
-            meta={"finish_reason": completion.finish_reason},
-        )
+        done = completion.finish_reason != "stopped" and (completion.finished or has_boxed_answer(completion.text))
         candidate = Candidate(
-            text=completion.text,
-            answer=answer,
-            tokens=cost,
-            finish_reason=completion.finish_reason,
-            node_id=node.id,
+            text=completion.text, answer=answer, tokens=cost, finish_reason=completion.finish_reason,
             trace=completion.trace,
+        )  # fmt: skip
+        meta: dict[str, Any] = {"finish_reason": completion.finish_reason}
+        if "tail_conf" in candidate.signals:  # shown in the live tree
+            meta["confidence"] = round(candidate.signals["tail_conf"], 2)
+        node = ctx.tree.add(
+            0, completion.text, cost, status=FINISHED if done else PRUNED, answer=answer, meta=meta
         )
+        candidate.node_id = node.id
         samples.append(Sample(candidate, split_steps(completion.text)))
     return samples
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from tts_cli.selection import weighted_vote
 from tts_cli.strategies.base import Pool, SearchContext, SearchResult, finish
 from tts_cli.strategies.options import Options
 from tts_cli.strategies.registry import register
-from tts_cli.strategies.steps import best_index, require_verifier, sample_full, score_samples
+from tts_cli.strategies.steps import require_verifier, sample_full, score_samples
 
 
 def select(pool: Pool, options: Options) -> Optional[int]:
@@ -15,13 +16,7 @@ def select(pool: Pool, options: Options) -> Optional[int]:
     then the earlier one); its best-scored member (the first on ties) is chosen."""
     if pool.scores is None:
         raise ValueError("weighted needs verifier scores")
-    scores, groups = pool.scores, pool.groups
-    if not groups:
-        return None
-    weights = [sum(scores[i] for i in group) for group in groups]
-    keys = [(w, len(g)) for g, w in zip(groups, weights)]
-    best = groups[max(range(len(groups)), key=lambda k: (keys[k], -k))]
-    return best[best_index([scores[i] for i in best]) or 0]
+    return weighted_vote(pool.groups, pool.scores, "sum")
 
 
 @register(

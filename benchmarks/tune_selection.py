@@ -1,0 +1,145 @@
+"""Choose selectors and auto's thresholds on cached pools (issue 16), then report them on held-out problems.
+
+Reads the greedy runs and 16-sample pools that ``benchmarks/gsm8k60_signals.sh`` cached (texts and
+per-token signals), evaluates every selector on the same pools and replays ``auto`` / ``adaptive``
+over a grid of their options (``tts bench --replay``: the strategy runs on the cached samples,
+spending what it would spend on them). Nothing is generated.
+
+    python benchmarks/tune_selection.py --dev 1-20             # choose here
+    python benchmarks/tune_selection.py --dev 1-20 --report 21-60 --auto "gate=14,select=conf-filter"
+
+Prints tables (accuracy, mean generated tokens, FLOPs) and, with --json, writes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tts_cli.bench.cache import ResultCache  # noqa: E402
+from tts_cli.bench.rows import build_rows  # noqa: E402
+from tts_cli.bench.runner import Bench, BenchPlan  # noqa: E402
+from tts_cli.cli.bench_cmd import LoaderModels, read_problems  # noqa: E402
+from tts_cli.cli.options import SearchSettings  # noqa: E402
+from tts_cli.cli.runtime import ModelLoader  # noqa: E402
+from tts_cli.env import Environment  # noqa: E402
+
+SIGNALS = ("mean_logprob", "mean_conf", "lowest_conf", "bottom_conf", "tail_conf", "neg_entropy", "self_certainty")
+SELECTORS = ["vote"] + [
+    f"{rule}:{signal}" for rule in ("best", "vote-sum", "vote-max") for signal in SIGNALS
+] + [f"filter:{signal}@{keep}" for signal in SIGNALS for keep in (0.1, 0.25, 0.5, 0.75, 0.9)] + [
+    f"softmax:{signal}@{t}" for signal in ("mean_logprob", "tail_conf", "lowest_conf") for t in (0.1, 0.5, 1, 2)
+] + [f"borda:{signal}@{p}" for signal in SIGNALS for p in (1, 2)]
+
+
+def span(text: str) -> tuple[int, int]:
+    first, _, last = text.partition("-")
+    return int(first), int(last or first)
+
+
+def evaluate(
+    bench_of: Any, problems: list[Any], strategies: list[str], options: dict[str, Any], selectors: list[str]
+) -> list[dict[str, Any]]:
+    bench = bench_of(problems, strategies, options, selectors)
+    missing = [t for t in bench.pending()]
+    if missing:
+        raise SystemExit(f"{len(missing)} greedy runs / pools are not cached yet for these problems")
+    return [row.to_dict() for row in build_rows(bench.outcomes(), strategies)]
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/gsm8k_test_dev.jsonl")
+    parser.add_argument("--cache-dir", type=Path, default=ROOT / "docs/bench/cache-signals")
+    parser.add_argument("--policy", default="qwen2.5-coder-1.5b")
+    parser.add_argument("--max-tokens", type=int, default=512)
+    parser.add_argument("--dev", default="1-20", help="problems to choose on (1-based, inclusive)")
+    parser.add_argument("--report", default=None, help="held-out problems to report the chosen settings on")
+    parser.add_argument("--auto", default=None, help="chosen auto options, e.g. gate=14,select=conf-filter")
+    parser.add_argument("--select", default=None, help="chosen selector to report")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args(argv)
+
+    problems = read_problems(args.data, None)
+    loader = ModelLoader(Environment(), None, quiet=True)
+    models = LoaderModels(loader)
+    cache = ResultCache.open(args.cache_dir)
+
+    def bench_of(chosen: list[Any], strategies: list[str], options: dict[str, Any], selectors: list[str]) -> Bench:
+        names, fixed = [], {}
+        for item in strategies:
+            name, _, n = item.partition("@")
+            names.append(name)
+            if n:
+                fixed[name] = [int(n)]
+        settings = SearchSettings(policy=args.policy, max_tokens=args.max_tokens, options=options)
+        plan = BenchPlan(chosen, [args.policy], names, [1, 2, 4, 8, 16], settings, fixed, selectors=selectors, replay=True)
+        return Bench(plan, models, cache)
+
+    out: dict[str, Any] = {}
+    first, last = span(args.dev)
+    dev = problems[first - 1 : last]
+    print(f"choosing on problems {first}-{last} ({len(dev)})")
+    rows = evaluate(bench_of, dev, ["greedy", "majority"], {}, SELECTORS)
+    at16 = sorted((r for r in rows if r["n"] == 16), key=lambda r: -r["accuracy"])
+    print("\nselectors at N=16 (best first):")
+    for r in at16[:25]:
+        print(f"  {r['strategy']:40s} {100 * r['accuracy']:5.1f}%  pass@16 {100 * r['coverage']:5.1f}%")
+    out["dev_selectors"] = rows
+
+    gates = [("lowest_conf", g) for g in (9.0, 9.5, 10.0, 10.5, 11.0)] + [
+        ("bottom_conf", g) for g in (9.5, 10.0, 10.5, 11.0)
+    ] + [("mean_logprob", g) for g in (-0.12, -0.1, -0.08)] + [("self_certainty", g) for g in (14.5, 15.0, 15.5)]
+    grid = []
+    for (signal, gate), select, keep, settle in itertools.product(
+        gates, ("vote", "conf-filter", "vote-sum:lowest_conf", "filter:lowest_conf@0.5"), (0.9, 1.0), (0.9, 0.95),
+    ):
+        options = {"gate_signal": signal, "gate": gate, "select": select, "keep": keep, "settle": settle}
+        auto_rows = evaluate(bench_of, dev, ["greedy", "majority", "auto@16"], options, [])
+        by = {(r["strategy"], r["n"]): r for r in auto_rows}
+        row, reference = by[("auto", 16)], by[("majority", 16)]
+        grid.append({
+            **options, "accuracy": row["accuracy"], "tokens": row["policy_tokens"],
+            "token_share": row["policy_tokens"] / reference["policy_tokens"],
+            "majority16": reference["accuracy"], "greedy": by[("greedy", 1)]["accuracy"],
+        })  # fmt: skip
+    grid.sort(key=lambda g: (-g["accuracy"], g["tokens"]))
+    print("\nauto@16 on the dev problems (best first; token share = of majority@16's):")
+    for g in grid[:30]:
+        print(
+            f"  {g['gate_signal']:>14} >= {g['gate']:<6} select {g['select']:22s} keep {g['keep']:<4} settle {g['settle']:<4} "
+            f"{100 * g['accuracy']:5.1f}%  {g['tokens']:6.0f} tok  {100 * g['token_share']:5.1f}%"
+        )
+    print(f"  (majority@16 {100 * grid[0]['majority16']:.1f}%, greedy {100 * grid[0]['greedy']:.1f}%)")
+    out["dev_auto_grid"] = grid
+
+    if args.report:
+        first, last = span(args.report)
+        held = problems[first - 1 : last]
+        options = dict(item.split("=", 1) for item in (args.auto or "").split(",") if item)
+        for key in ("gate", "keep", "settle"):
+            if key in options:
+                options[key] = float(options[key])
+        selectors = [args.select] if args.select else []
+        report = evaluate(bench_of, held, ["greedy", "majority", "auto@16", "adaptive@16"], options, selectors)
+        print(f"\nheld out, problems {first}-{last} ({len(held)}), auto options {options}:")
+        for r in report:
+            print(
+                f"  {r['strategy']:32s} N={r['n']:<3} {100 * r['accuracy']:5.1f}%  pass@N {100 * r['coverage']:5.1f}%  "
+                f"{r['policy_tokens']:7.0f} tok  {r['flops'] / 1e12:6.2f} TFLOPs"
+            )
+        out["report"] = {"problems": [first, last], "options": options, "rows": report}
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -22,31 +22,12 @@ from typing import Any, Optional, Sequence
 
 from tts_cli.engine.types import Monitor, TokenTrace
 from tts_cli.grading import group_equivalent
-from tts_cli.selection import WINDOW, parse_selector, settle_probability
-from tts_cli.strategies.base import Candidate, Pool, SearchContext, SearchResult, finish, options_of, pool_of
+from tts_cli.selection import WINDOW, settle_probability
+from tts_cli.strategies.base import Candidate, SearchContext, SearchResult, finish, options_of, pool_of
 from tts_cli.strategies.options import Options, option
 from tts_cli.strategies.registry import register
+from tts_cli.strategies.selecting import select_among, select_option
 from tts_cli.strategies.steps import Sample, sample_full
-
-
-def _is_selector(spec: str) -> bool:
-    if not isinstance(spec, str):
-        return False
-    try:
-        parse_selector(spec)
-    except ValueError:
-        return False
-    return True
-
-
-SELECT_RULE = (_is_selector, "must be a selector: vote, a preset or RULE:SIGNAL[@PARAM] (see tts strategies)")
-
-
-def select_option(default: str) -> Any:
-    return option(
-        default, "--select", help="How the answer is chosen among the samples (see `tts strategies`).",
-        rule=SELECT_RULE,
-    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -141,18 +122,6 @@ def grow(ctx: SearchContext, run: Sampling, sizes: Sequence[int], options: Adapt
         if counts and probability >= options.settle:
             return f"vote settled after {len(run.samples)} samples (P = {probability:.3f})"
     return f"all {len(run.samples)} samples drawn"
-
-
-def select_among(pool: Pool, select: str, info: Optional[dict[str, Any]] = None) -> Optional[int]:
-    """The sample ``select`` chooses; where the samples lack the signal it reads (an engine that
-    records none, e.g. a server), the plain vote, noted in ``info["select_fallback"]``."""
-    selector = parse_selector(select)
-    signals = pool.with_signals()
-    if selector.needs is not None and selector.needs not in signals:
-        if info is not None:
-            info["select_fallback"] = f"vote: the samples carry no {selector.needs}"
-        selector = parse_selector("vote")
-    return selector.choose(pool.answers, pool.groups, signals)
 
 
 def choose(ctx: SearchContext, candidates: list[Candidate], select: str, info: dict[str, Any]) -> SearchResult:

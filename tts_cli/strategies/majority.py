@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from tts_cli.selection import parse_selector
-from tts_cli.strategies.adaptive import select_among, select_option
 from tts_cli.strategies.base import Pool, SearchContext, SearchResult, finish, options_of, pool_of
 from tts_cli.strategies.options import Options
 from tts_cli.strategies.registry import register
+from tts_cli.strategies.selecting import select_among, select_option
 from tts_cli.strategies.steps import sample_full
 
 

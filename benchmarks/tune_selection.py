@@ -54,13 +54,63 @@ def evaluate(
     return [row.to_dict() for row in build_rows(bench.outcomes(), strategies)]
 
 
+def choose(args: Any, problems: list[Any], bench_of: Any) -> dict[str, Any]:
+    """The selector table and the auto grid on the dev problems."""
+    out: dict[str, Any] = {}
+    first, last = span(args.dev)
+    dev = problems[first - 1 : last]
+    print(f"choosing on problems {first}-{last} ({len(dev)})")
+    rows = evaluate(bench_of, dev, ["greedy", "majority"], {}, SELECTORS)
+    at16 = sorted((r for r in rows if r["n"] == 16), key=lambda r: -r["accuracy"])
+    print("\nselectors at N=16 (best first):")
+    for r in at16[:25]:
+        print(f"  {r['strategy']:40s} {100 * r['accuracy']:5.1f}%  pass@16 {100 * r['coverage']:5.1f}%")
+    out["dev_selectors"] = rows
+
+    gates = [("lowest_conf", g) for g in (8.5, 8.75, 9.0, 9.25, 9.5, 10.0, 10.5)] + [
+        ("bottom_conf", g) for g in (9.0, 9.25, 9.5, 10.0, 10.5)
+    ] + [("mean_logprob", g) for g in (-0.14, -0.13, -0.12, -0.1)] + [
+        ("self_certainty", g) for g in (14.0, 14.25, 14.5, 14.75, 15.0)
+    ]
+    grid = []
+    for (signal, gate), select, keep, settle, warmup in itertools.product(
+        gates, ("vote", "vote-sum:lowest_conf", "filter:lowest_conf@0.5"), (0.9, 1.0), (0.8, 0.9, 0.95), (3, 4),
+    ):
+        options = {
+            "gate_signal": signal, "gate": gate, "select": select, "keep": keep, "settle": settle, "warmup": warmup,
+        }  # fmt: skip
+        auto_rows = evaluate(bench_of, dev, ["greedy", "majority", "auto@16"], options, [])
+        by = {(r["strategy"], r["n"]): r for r in auto_rows}
+        row, reference = by[("auto", 16)], by[("majority", 16)]
+        grid.append({
+            **options, "accuracy": row["accuracy"], "tokens": row["policy_tokens"],
+            "token_share": row["policy_tokens"] / reference["policy_tokens"],
+            "majority16": reference["accuracy"], "greedy": by[("greedy", 1)]["accuracy"],
+        })  # fmt: skip
+    grid.sort(key=lambda g: (-g["accuracy"], g["tokens"]))
+    print("\nauto@16 on the dev problems, at most 12.5% of majority@16's tokens (best first):")
+    for g in [g for g in grid if g["token_share"] <= 0.125][:15] + [None] + grid[:15]:
+        if g is None:
+            print("auto@16 on the dev problems, any cost (best first):")
+            continue
+        print(
+            f"  {g['gate_signal']:>14} >= {g['gate']:<6} select {g['select']:22s} keep {g['keep']:<4} "
+            f"settle {g['settle']:<4} warmup {g['warmup']} "
+            f"{100 * g['accuracy']:5.1f}%  {g['tokens']:6.0f} tok  {100 * g['token_share']:5.1f}%"
+        )
+    print(f"  (majority@16 {100 * grid[0]['majority16']:.1f}%, greedy {100 * grid[0]['greedy']:.1f}%)")
+    out["dev_auto_grid"] = grid
+
+    return out
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/gsm8k_test_dev.jsonl")
     parser.add_argument("--cache-dir", type=Path, default=ROOT / "docs/bench/cache-signals")
     parser.add_argument("--policy", default="qwen2.5-coder-1.5b")
     parser.add_argument("--max-tokens", type=int, default=512)
-    parser.add_argument("--dev", default="1-20", help="problems to choose on (1-based, inclusive)")
+    parser.add_argument("--dev", default="1-20", help="problems to choose on (1-based, inclusive); 0: skip")
     parser.add_argument("--report", default=None, help="held-out problems to report the chosen settings on")
     parser.add_argument("--auto", default=None, help="chosen auto options, e.g. gate=14,select=conf-filter")
     parser.add_argument("--select", default=None, help="chosen selector to report")
@@ -84,49 +134,15 @@ def main(argv: Optional[list[str]] = None) -> int:
         return Bench(plan, models, cache)
 
     out: dict[str, Any] = {}
-    first, last = span(args.dev)
-    dev = problems[first - 1 : last]
-    print(f"choosing on problems {first}-{last} ({len(dev)})")
-    rows = evaluate(bench_of, dev, ["greedy", "majority"], {}, SELECTORS)
-    at16 = sorted((r for r in rows if r["n"] == 16), key=lambda r: -r["accuracy"])
-    print("\nselectors at N=16 (best first):")
-    for r in at16[:25]:
-        print(f"  {r['strategy']:40s} {100 * r['accuracy']:5.1f}%  pass@16 {100 * r['coverage']:5.1f}%")
-    out["dev_selectors"] = rows
-
-    gates = [("lowest_conf", g) for g in (9.0, 9.5, 10.0, 10.5, 11.0)] + [
-        ("bottom_conf", g) for g in (9.5, 10.0, 10.5, 11.0)
-    ] + [("mean_logprob", g) for g in (-0.12, -0.1, -0.08)] + [("self_certainty", g) for g in (14.5, 15.0, 15.5)]
-    grid = []
-    for (signal, gate), select, keep, settle in itertools.product(
-        gates, ("vote", "conf-filter", "vote-sum:lowest_conf", "filter:lowest_conf@0.5"), (0.9, 1.0), (0.9, 0.95),
-    ):
-        options = {"gate_signal": signal, "gate": gate, "select": select, "keep": keep, "settle": settle}
-        auto_rows = evaluate(bench_of, dev, ["greedy", "majority", "auto@16"], options, [])
-        by = {(r["strategy"], r["n"]): r for r in auto_rows}
-        row, reference = by[("auto", 16)], by[("majority", 16)]
-        grid.append({
-            **options, "accuracy": row["accuracy"], "tokens": row["policy_tokens"],
-            "token_share": row["policy_tokens"] / reference["policy_tokens"],
-            "majority16": reference["accuracy"], "greedy": by[("greedy", 1)]["accuracy"],
-        })  # fmt: skip
-    grid.sort(key=lambda g: (-g["accuracy"], g["tokens"]))
-    print("\nauto@16 on the dev problems (best first; token share = of majority@16's):")
-    for g in grid[:30]:
-        print(
-            f"  {g['gate_signal']:>14} >= {g['gate']:<6} select {g['select']:22s} keep {g['keep']:<4} settle {g['settle']:<4} "
-            f"{100 * g['accuracy']:5.1f}%  {g['tokens']:6.0f} tok  {100 * g['token_share']:5.1f}%"
-        )
-    print(f"  (majority@16 {100 * grid[0]['majority16']:.1f}%, greedy {100 * grid[0]['greedy']:.1f}%)")
-    out["dev_auto_grid"] = grid
-
+    if args.dev != "0":
+        out.update(choose(args, problems, bench_of))
     if args.report:
         first, last = span(args.report)
         held = problems[first - 1 : last]
-        options = dict(item.split("=", 1) for item in (args.auto or "").split(",") if item)
-        for key in ("gate", "keep", "settle"):
+        options: dict[str, Any] = dict(item.split("=", 1) for item in (args.auto or "").split(",") if item)
+        for key, number in (("gate", float), ("keep", float), ("settle", float), ("warmup", int)):
             if key in options:
-                options[key] = float(options[key])
+                options[key] = number(options[key])
         selectors = [args.select] if args.select else []
         report = evaluate(bench_of, held, ["greedy", "majority", "auto@16", "adaptive@16"], options, selectors)
         print(f"\nheld out, problems {first}-{last} ({len(held)}), auto options {options}:")

@@ -56,7 +56,7 @@ def test_stages_double_up_to_n():
 
 def test_a_confident_greedy_answer_stands_alone():
     engine = engine_of(lambda i: 7, lambda i: 20.0)
-    result = get_strategy("auto").run(context(engine, AutoOptions(gate=15.0), n=16))
+    result = get_strategy("auto").run(context(engine, AutoOptions(gate_signal="tail_conf", gate=15.0), n=16))
     assert result.answer == "7"
     assert engine.calls == [1]
     assert result.info["route"]["decision"] == "greedy"
@@ -67,7 +67,7 @@ def test_an_unsure_greedy_answer_escalates_and_stays_a_candidate():
     # greedy says 8 with low confidence; samples say 7: 3 to 1 after the warm-up stage is not settled
     # (P = 0.81 under Beta(4, 2)), 7 to 1 after the next is (P = 0.98)
     engine = engine_of(lambda i: 8 if i < 0 else 7, lambda i: 5.0 if i < 0 else 20.0)
-    result = get_strategy("auto").run(context(engine, AutoOptions(gate=15.0, select="vote"), n=16))
+    result = get_strategy("auto").run(context(engine, AutoOptions(gate=15.0, select="vote", warmup=4, settle=0.95), n=16))
     assert engine.calls == [1, 3, 4]  # greedy alone, the warm-up stage (4 candidates with it), then 8
     assert result.answer == "7"
     assert result.candidates[0].answer == "8"  # the greedy solution is a candidate
@@ -79,7 +79,7 @@ def test_an_unsure_greedy_answer_escalates_and_stays_a_candidate():
 
 def test_a_split_vote_keeps_drawing_stages_until_n():
     engine = engine_of(lambda i: i % 4 if i >= 0 else 9, lambda i: 10.0)
-    result = get_strategy("auto").run(context(engine, AutoOptions(gate=50.0), n=16))
+    result = get_strategy("auto").run(context(engine, AutoOptions(gate=50.0, warmup=4, settle=0.95), n=16))
     assert engine.calls == [1, 3, 4, 8]
     assert result.info["route"]["samples"] == 16
 
@@ -129,7 +129,7 @@ def test_confidence_threshold_is_the_quantile_of_the_warm_up():
 def test_budget_is_never_exceeded():
     for budget in (30, 200, 800):
         engine = engine_of(lambda i: i % 3, lambda i: 5.0)
-        ctx = context(engine, AutoOptions(gate=50.0), n=8, budget=budget, max_tokens=100)
+        ctx = context(engine, AutoOptions(gate=50.0, warmup=4), n=8, budget=budget, max_tokens=100)
         get_strategy("auto").run(ctx)
         assert engine.usage.generated_tokens <= budget
 
@@ -177,7 +177,10 @@ def cached(engine: ScriptedEngine, size: int) -> tuple[dict[str, Any], dict[str,
         (lambda i: i % 4, lambda i: 8.0 + (i % 5)),  # split to the end
     ],
 )
-@pytest.mark.parametrize("strategy, options", [("auto", AutoOptions(gate=15.0)), ("adaptive", AdaptiveOptions())])
+@pytest.mark.parametrize(
+    "strategy, options",
+    [("auto", AutoOptions(gate_signal="tail_conf", gate=15.0)), ("auto", AutoOptions()), ("adaptive", AdaptiveOptions())],
+)
 def test_a_replay_spends_and_answers_what_the_live_run_does(answer_of, confidence_of, strategy, options):
     live_engine = engine_of(answer_of, confidence_of)
     live = get_strategy(strategy).run(context(live_engine, options, n=16))

@@ -18,8 +18,9 @@ from tts_cli.selection.signals import SIGNALS
 RULES: tuple[str, ...] = ("best", "vote-sum", "vote-mean", "vote-max", "filter", "softmax", "borda")
 DEFAULT_PARAM: dict[str, float] = {"filter": 0.9, "softmax": 1.0, "borda": 1.0}
 PRESETS: dict[str, str] = {
-    "conf-vote": "vote-sum:tail_conf",
-    "conf-filter": "filter:lowest_conf@0.9",
+    "conf-borda": "borda:lowest_conf@1",
+    "conf-vote": "softmax:lowest_conf@1",
+    "conf-filter": "filter:lowest_conf@0.75",
     "conf-top10": "filter:lowest_conf@0.1",
     "logprob-softmax": "softmax:mean_logprob@0.1",
     "certainty-borda": "borda:self_certainty@1",

@@ -32,16 +32,16 @@ from tts_cli.strategies.steps import Sample, sample_full
 
 @dataclass(frozen=True)
 class AdaptiveOptions(Options):
-    warmup: int = option(4, "--warmup", help="Samples drawn before any is stopped early; they set the threshold.", minimum=1)
+    warmup: int = option(3, "--warmup", help="Samples drawn before any is stopped early; they set the threshold.", minimum=1)
     keep: float = option(
         0.9, "--keep", help="Share of traces expected to pass the confidence threshold (1: never stop one early).",
         rule=(lambda v: 0 < v <= 1, "must be in (0, 1]"),
     )  # fmt: skip
     settle: float = option(
-        0.95, "--settle", help="Stop sampling once the leading answer leads with this posterior probability (1: never).",
+        0.8, "--settle", help="Stop sampling once the leading answer leads with this posterior probability (1: never).",
         rule=(lambda v: 0.5 <= v <= 1, "must be in [0.5, 1]"),
     )  # fmt: skip
-    select: str = select_option("conf-filter")
+    select: str = select_option("conf-borda")
 
 
 def stages(first: int, n: int) -> list[int]:

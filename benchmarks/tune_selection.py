@@ -113,7 +113,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--dev", default="1-20", help="problems to choose on (1-based, inclusive); 0: skip")
     parser.add_argument("--report", default=None, help="held-out problems to report the chosen settings on")
     parser.add_argument("--auto", default=None, help="chosen auto options, e.g. gate=14,select=conf-filter")
-    parser.add_argument("--select", default=None, help="chosen selector to report")
+    parser.add_argument("--select", default=None, help="selectors to report, comma-separated")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
 
@@ -143,10 +143,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         for key, number in (("gate", float), ("keep", float), ("settle", float), ("warmup", int)):
             if key in options:
                 options[key] = number(options[key])
-        selectors = [args.select] if args.select else []
+        selectors = args.select.split(",") if args.select else []
         report = evaluate(bench_of, held, ["greedy", "majority", "auto@16", "adaptive@16"], options, selectors)
-        print(f"\nheld out, problems {first}-{last} ({len(held)}), auto options {options}:")
+        print(f"\nproblems {first}-{last} ({len(held)}), auto options {options or 'defaults'}:")
         for r in report:
+            if r["strategy"].startswith("majority") and r["n"] != 16 and r["strategy"] != "majority":
+                continue
             print(
                 f"  {r['strategy']:32s} N={r['n']:<3} {100 * r['accuracy']:5.1f}%  pass@N {100 * r['coverage']:5.1f}%  "
                 f"{r['policy_tokens']:7.0f} tok  {r['flops'] / 1e12:6.2f} TFLOPs"

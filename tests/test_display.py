@@ -42,6 +42,16 @@ def test_rendered_tree_shows_steps_scores_tokens_and_marks():
     assert "so 13." not in text
 
 
+def test_samples_show_their_confidence_and_early_stops():
+    tree = SearchTree("What is 6 times 7?")
+    done = tree.add(0, "6 * 7 = 42 \\boxed{42}", 12, answer="42", meta={"confidence": 12.345, "finish_reason": "eos"})
+    tree.update(done.id, status=FINISHED)
+    tree.add(0, "Let me think about", 64, status=PRUNED, meta={"confidence": 3.2, "finish_reason": "stopped"})
+    text = capture(render_tree(tree, title="adaptive"))
+    assert "conf 12.3 · 12 tok · answer 42" in text
+    assert "conf 3.2 · stopped early · 64 tok" in text
+
+
 def test_long_steps_are_shortened_to_one_line():
     tree = SearchTree("q")
     tree.add(0, "word " * 100, 100)

@@ -675,7 +675,10 @@ def test_selectors_are_evaluated_on_the_same_pool(tmp_path):
     bench.run(bench.pending())
     assert models.engines["small"].calls == [1, 4]  # greedy, then one pool: nothing drawn per selector
     rows = by_row(list(bench.outcomes()))
-    assert {key[1] for key in rows} == {"greedy", "majority", "majority/best:mean_conf", "majority/vote"}
+    assert {key[1] for key in rows} == {
+        "greedy", "majority", "majority/best:mean_conf", "majority/vote", "greedy+majority/best:mean_conf",
+        "greedy+majority/vote",
+    }  # fmt: skip
     # p1's samples answer 3, 2, 2, 5; only sample 3 (answer 5) is confident: best-by-confidence picks it at N=4
     assert [o.answer for o in rows[("small", "majority/best:mean_conf", 4)]] == ["5"]
     assert [o.answer for o in rows[("small", "majority/best:mean_conf", 2)]] == ["3"]
@@ -721,3 +724,17 @@ def test_signal_quality_ranks_right_samples_by_each_signal(tmp_path):
     assert auroc([3.0, 2.0, 1.0], [True, False, False]) == 1.0
     assert auroc([1.0, 1.0], [True, False]) == 0.5
     assert auroc([1.0, 2.0], [True, True]) is None
+
+
+def test_the_greedy_solution_joins_the_selectors_candidates(tmp_path):
+    bench, _ = make_bench(tmp_path, ["greedy", "majority"], [2], engines=signal_engines(), problems=PROBLEMS[:1])
+    bench.plan.selectors = ["vote"]
+    bench.run(bench.pending())
+    rows = by_row(list(bench.outcomes()))
+    # p1: greedy says 2, samples 0-1 say 3 and 2: with greedy's vote, 2 wins; without, the tie goes to 3
+    assert [o.answer for o in rows[("small", "majority/vote", 2)]] == ["3"]
+    (joined,) = rows[("small", "greedy+majority/vote", 2)]
+    assert joined.answer == "2"
+    (alone,) = rows[("small", "majority/vote", 2)]
+    (greedy,) = rows[("small", "greedy", 1)]
+    assert joined.policy_tokens == alone.policy_tokens + greedy.policy_tokens

@@ -21,6 +21,7 @@ import functools
 from typing import Any, Optional, Sequence
 
 from tts_cli.cost import ModelUsage
+from tts_cli.errors import UsageError
 from tts_cli.grading import group_equivalent
 from tts_cli.strategies import Options, Pool, SearchContext, SearchResult, StrategyInfo, get_strategy
 from tts_cli.strategies.steps import sample_full, score_samples, split_steps
@@ -104,9 +105,16 @@ def pro_rata(total: float, weights: Sequence[float]) -> list[float]:
 
 
 def subset_result(
-    pool: dict[str, Any], strategy: str, n: int, how: str, options: Optional[Options] = None
+    pool: dict[str, Any],
+    strategy: str,
+    n: int,
+    how: str,
+    options: Optional[Options] = None,
+    greedy: Optional[dict[str, Any]] = None,
 ) -> dict[str, Any]:
-    """What ``strategy`` with ``-n n`` answers from the pool's first n samples, and their cost."""
+    """What ``strategy`` with ``-n n`` answers from the pool's first n samples, and their cost;
+    with ``greedy`` (a cached greedy run with its trace), the greedy solution is one more candidate,
+    the first, and its cost is added."""
     size = pool["size"]
     k = min(n, size)
     answers = list(pool["answers"][:k])
@@ -115,7 +123,16 @@ def subset_result(
         scores = [aggregate(s, how) for s in pool["step_scores"][:k]]
     info = get_strategy(strategy)
     signals = {name: values[:k] for name, values in pool_signals(pool).items()}
-    chosen_from = Pool(answers, scores, grouping=lambda: prefix_groups(pool["answers"], k), signals=signals)
+    everyone: list[Optional[str]] = list(pool["answers"])
+    if greedy is not None:
+        if scores is not None and info.reads_scores:
+            raise UsageError("the greedy solution has no verifier score to select by")
+        lead = run_signals(greedy)
+        signals = {name: [lead[name], *values] for name, values in signals.items() if name in lead}
+        answers = [greedy["answer"], *answers]
+        everyone = [greedy["answer"], *everyone]
+    count = len(answers)
+    chosen_from = Pool(answers, scores, grouping=lambda: prefix_groups(everyone, count), signals=signals)
     index = _choose(info, chosen_from, options)
     policy = ModelUsage(
         model=pool["model"],
@@ -129,13 +146,24 @@ def subset_result(
     verifier_flops = sum(pool.get("verifier_flops", [])[:k]) if scored else 0.0
     scoring = pool.get("verifier_seconds", [])
     sampling_seconds = max(0.0, pool["wall_seconds"] - sum(scoring))
+    extra = greedy or {}
     return {
         "answer": answers[index] if index is not None else None,
-        "policy_tokens": policy.generated_tokens,
+        "policy_tokens": policy.generated_tokens + extra.get("policy_tokens", 0),
         "verifier_tokens": verifier_tokens,
-        "flops": policy.flops + verifier_flops,
-        "wall_seconds": sampling_seconds * k / size + (sum(scoring[:k]) if scored else 0.0),
+        "flops": policy.flops + verifier_flops + extra.get("flops", 0.0),
+        "wall_seconds": sampling_seconds * k / size + (sum(scoring[:k]) if scored else 0.0) + extra.get("wall_seconds", 0.0),
     }
+
+
+def run_signals(run: dict[str, Any]) -> dict[str, float]:
+    """The signal summaries of a cached greedy run (empty without a trace)."""
+    trace = run.get("trace")
+    if not trace:
+        return {}
+    from tts_cli.selection import summarize
+
+    return summarize(trace["logprob"], trace["confidence"], trace["entropy"], trace["self_certainty"])
 
 
 def prefix_groups(answers: Sequence[Optional[str]], k: int) -> list[list[int]]:

@@ -84,6 +84,14 @@ class BenchPlan:
         rows: list[tuple[str, str, int, Optional[str]]] = [(s, s, n, None) for s in self.pooled for n in self.budgets_for(s)]
         if self.selectors and "majority" in self.pooled:
             rows += [(f"majority/{spec}", "majority", n, spec) for spec in self.selectors for n in self.budgets_for("majority")]
+            if "greedy" in self.strategies:  # the greedy solution as one more candidate, with its signals
+                from tts_cli.selection import parse_selector
+
+                rows += [
+                    (f"greedy+majority/{spec}", "majority", n, spec)
+                    for spec in self.selectors if parse_selector(spec).needs != "judge"
+                    for n in self.budgets_for("majority")
+                ]  # fmt: skip
         return rows
 
     def options(self, strategy: str, n: int) -> Options:
@@ -324,7 +332,7 @@ class Bench:
             for label, strategy, n, spec in rows:
                 outcome = Outcome(model=name, strategy=label, n=n, problem=task.problem.id)
                 try:
-                    values = self._values(task, result, strategy, n, spec)
+                    values = self._values(task, result, label, strategy, n, spec)
                 except TTSError as exc:
                     outcome.error = str(exc)
                     yield outcome
@@ -379,7 +387,7 @@ class Bench:
         return self._verdicts[pair]
 
     def _values(
-        self, task: Task, result: Optional[dict[str, Any]], strategy: str, n: int, spec: Optional[str]
+        self, task: Task, result: Optional[dict[str, Any]], label: str, strategy: str, n: int, spec: Optional[str]
     ) -> Optional[dict[str, Any]]:
         plan = self.plan
         if task.kind == "replay":
@@ -390,8 +398,13 @@ class Bench:
             options = plan.options(strategy, n)
             if spec is not None:
                 options = get_strategy(strategy).make_options({"select": spec})
-            values = subset_result(result, strategy, n, plan.settings.aggregate, options)
-            values["drawn"] = list(result["answers"][: min(n, result["size"])])
+            greedy = None
+            if label.startswith("greedy+"):
+                greedy = self._cached(self._run_task(task.model, task.problem, "greedy", 1))
+                if greedy is None:
+                    return None
+            values = subset_result(result, strategy, n, plan.settings.aggregate, options, greedy)
+            values["drawn"] = list(result["answers"][: min(n, result["size"])]) + ([greedy["answer"]] if greedy else [])
             return values
         return result
 

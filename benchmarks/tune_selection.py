@@ -63,7 +63,7 @@ def choose(args: Any, problems: list[Any], bench_of: Any) -> dict[str, Any]:
     rows = evaluate(bench_of, dev, ["greedy", "majority"], {}, SELECTORS)
     at16 = sorted((r for r in rows if r["n"] == 16), key=lambda r: -r["accuracy"])
     print("\nselectors at N=16 (best first):")
-    for r in at16[:25]:
+    for r in at16[:40]:
         print(f"  {r['strategy']:40s} {100 * r['accuracy']:5.1f}%  pass@16 {100 * r['coverage']:5.1f}%")
     out["dev_selectors"] = rows
 
@@ -72,6 +72,8 @@ def choose(args: Any, problems: list[Any], bench_of: Any) -> dict[str, Any]:
     ] + [("mean_logprob", g) for g in (-0.14, -0.13, -0.12, -0.1)] + [
         ("self_certainty", g) for g in (14.0, 14.25, 14.5, 14.75, 15.0)
     ]
+    if args.no_grid:
+        return out
     grid = []
     for (signal, gate), select, keep, settle, warmup in itertools.product(
         gates, ("vote", "vote-sum:lowest_conf", "filter:lowest_conf@0.5"), (0.9, 1.0), (0.8, 0.9, 0.95), (3, 4),
@@ -115,6 +117,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--auto", default=None, help="chosen auto options, e.g. gate=14,select=conf-filter")
     parser.add_argument("--select", default=None, help="selectors to report, comma-separated")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--no-grid", action="store_true", help="skip the auto grid on the dev problems")
     args = parser.parse_args(argv)
 
     problems = read_problems(args.data, None)

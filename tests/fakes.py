@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable, Optional, Sequence, Union
 
 from tts_cli.cost import ModelUsage
-from tts_cli.engine.monitor import cut, lockstep_stops
+from tts_cli.engine.monitor import apply_monitor
 from tts_cli.engine.types import Completion, Monitor, SamplingParams, Tokens, TokenTrace
 
 Script = Callable[[str, SamplingParams, int], str]  # (text so far, params, request index) -> reply
@@ -81,16 +81,7 @@ class ScriptedEngine:
                 completion.trace = self._trace(completion)
             out.append(completion)
         if monitor is not None:
-            traced = [i for i, c in enumerate(out) if c.trace is not None]
-            stops = lockstep_stops([out[i].trace for i in traced], [out[i].generated_tokens for i in traced],  # type: ignore[misc]
-                                   lambda k, trace: monitor(traced[k], trace))  # fmt: skip
-            for k, stop in zip(traced, stops):
-                if stop is not None:
-                    tokens = out[k].tokens[:stop]
-                    out[k] = Completion(
-                        text=self.detokenize(tokens), tokens=tokens, finish_reason="stopped",
-                        generated_tokens=stop, trace=cut(out[k].trace, stop),  # type: ignore[arg-type]
-                    )  # fmt: skip
+            apply_monitor(out, monitor, self.detokenize)
         usage.generated_tokens += sum(c.generated_tokens for c in out)
         return out
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any, Callable, Optional, Sequence
 
 from tts_cli.cost import ModelUsage
-from tts_cli.engine.monitor import cut, lockstep_stops
+from tts_cli.engine.monitor import apply_monitor
 from tts_cli.engine.types import Completion, Monitor, SamplingParams, Tokens, TokenTrace
 from tts_cli.errors import TTSError
 
@@ -75,22 +75,14 @@ class ReplayEngine:
                 usage.prompt_tokens += len(self.prompt)
                 self._prompted = True
             out.append(self._recorded(p))
+        completions = [completion for completion, _ in out]
         if monitor is not None:
-            traced = [i for i, (c, _) in enumerate(out) if c.trace is not None]
-            stops = lockstep_stops(
-                [out[i][0].trace for i in traced], [out[i][0].generated_tokens for i in traced],  # type: ignore[misc]
-                lambda k, trace: monitor(traced[k], trace),
-            )
-            for i, stop in zip(traced, stops):
-                if stop is not None:
-                    full, kind = out[i]
-                    self.saved_tokens += full.generated_tokens - stop
-                    trace = cut(full.trace, stop)  # type: ignore[arg-type]
-                    out[i] = (Completion(text="", tokens=[0] * stop, finish_reason="stopped", generated_tokens=stop, trace=trace), kind)
-        for completion, kind in out:
+            before = apply_monitor(completions, monitor, lambda tokens: "")
+            self.saved_tokens += sum(b - c.generated_tokens for b, c in zip(before, completions) if b is not None)
+        for completion, (_, kind) in zip(completions, out):
             usage.generated_tokens += completion.generated_tokens
             self.used.append((kind, completion.generated_tokens))
-        return [completion for completion, _ in out]
+        return completions
 
     def _recorded(self, params: SamplingParams) -> tuple[Completion, str]:
         if params.temperature <= 0:

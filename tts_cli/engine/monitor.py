@@ -9,9 +9,9 @@ comes from the prefill and is never checked.
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
-from tts_cli.engine.types import Monitor, TokenTrace
+from tts_cli.engine.types import Completion, Monitor, TokenTrace
 
 
 def lockstep_stops(traces: Sequence[TokenTrace], lengths: Sequence[int], monitor: Monitor) -> list[Optional[int]]:
@@ -43,3 +43,30 @@ def cut(trace: TokenTrace, tokens: int) -> TokenTrace:
         logprob=trace.logprob[:tokens], confidence=trace.confidence[:tokens],
         entropy=trace.entropy[:tokens], self_certainty=trace.self_certainty[:tokens],
     )  # fmt: skip
+
+
+def apply_monitor(
+    completions: list[Completion], monitor: Monitor, text_of: Callable[[list[int]], str]
+) -> list[Optional[int]]:
+    """End the traced completions where ``monitor`` would have ended them in the engine, in place
+    (``text_of`` gives a cut completion's text); each one's generated tokens before, or None if it
+    was not ended."""
+    traced = [i for i, c in enumerate(completions) if c.trace is not None]
+    stops = lockstep_stops(
+        [completions[i].trace for i in traced],  # type: ignore[misc]
+        [completions[i].generated_tokens for i in traced],
+        lambda k, trace: monitor(traced[k], trace),
+    )
+    before: list[Optional[int]] = [None] * len(completions)
+    for i, stop in zip(traced, stops):
+        if stop is None:
+            continue
+        full = completions[i]
+        assert full.trace is not None
+        tokens = full.tokens[:stop]
+        before[i] = full.generated_tokens
+        completions[i] = Completion(
+            text=text_of(tokens), tokens=tokens, finish_reason="stopped", generated_tokens=stop,
+            trace=cut(full.trace, stop),
+        )  # fmt: skip
+    return before

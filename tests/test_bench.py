@@ -738,3 +738,29 @@ def test_the_greedy_solution_joins_the_selectors_candidates(tmp_path):
     (alone,) = rows[("small", "majority/vote", 2)]
     (greedy,) = rows[("small", "greedy", 1)]
     assert joined.policy_tokens == alone.policy_tokens + greedy.policy_tokens
+
+
+def test_cli_selectors_and_replay(tmp_path, data, fake_models, bench_cli):
+    summary_path = tmp_path / "summary.json"
+    args = [str(data), "--policy", "small", "--strategies", "greedy,majority,auto@4", "--samples", "2,4",
+            "--selectors", "conf-borda,vote", "--replay", "--json", str(summary_path),
+            "--cache-dir", str(tmp_path / "c")]  # fmt: skip
+    code, out, err = bench_cli(*args)
+    assert code == 0, err
+    strategies = {line.split("\t")[1] for line in out.splitlines()[1:]}
+    assert {"majority/conf-borda", "majority/vote", "greedy+majority/vote", "auto"} <= strategies
+    parameters = json.loads(summary_path.read_text())["parameters"]
+    assert parameters["selectors"] == ["conf-borda", "vote"] and parameters["replay"] is True
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--selectors", "best:nonsense"], "--selectors"),
+        (["--strategies", "greedy", "--selectors", "vote"], "needs majority"),
+    ],
+)
+def test_cli_refuses_bad_selectors(tmp_path, data, fake_models, bench_cli, args, message):
+    code, out, err = bench_cli(str(data), "--cache-dir", str(tmp_path / "c"), *args)
+    assert code == ExitStatus.USAGE and message in err and out == ""
+    assert len(err.strip().splitlines()) == 1

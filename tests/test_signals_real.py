@@ -73,7 +73,7 @@ def test_a_monitor_works_under_continuous_batching(smollm2_path):
 
     from tts_cli.engine import EngineOptions, load_engine
 
-    engine = load_engine(smollm2_path, options=EngineOptions(n_ctx=4096, n_seq_max=16))
+    engine = load_engine(smollm2_path, name="smollm2-135m", options=EngineOptions(n_ctx=4096, n_seq_max=16))
     engine.enable_batching()
     try:
         prompt = engine.chat_prompt([{"role": "user", "content": "Tell me about rivers."}])

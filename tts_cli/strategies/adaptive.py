@@ -17,7 +17,7 @@ The answer is chosen by ``--select`` over every sample with an answer (tts_cli.s
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
 from tts_cli.engine.types import Monitor, TokenTrace
@@ -87,7 +87,7 @@ class Sampling:
     samples: list[Sample]
     threshold: Optional[float] = None
     stopped_early: int = 0
-    stages: list[dict[str, Any]] | None = None
+    stages: list[dict[str, Any]] = field(default_factory=list)
 
 
 def settle_counts(candidates: Sequence[Candidate]) -> list[int]:
@@ -98,7 +98,6 @@ def settle_counts(candidates: Sequence[Candidate]) -> list[int]:
 
 def grow(ctx: SearchContext, run: Sampling, sizes: Sequence[int], options: AdaptiveOptions, first_index: int) -> str:
     """Draw stages until the vote is settled or ``sizes`` is done; returns why it stopped."""
-    run.stages = run.stages if run.stages is not None else []
     seed_index = first_index
     for size in sizes:
         draw = size - len(run.samples)

@@ -764,3 +764,35 @@ def test_cli_refuses_bad_selectors(tmp_path, data, fake_models, bench_cli, args,
     code, out, err = bench_cli(str(data), "--cache-dir", str(tmp_path / "c"), *args)
     assert code == ExitStatus.USAGE and message in err and out == ""
     assert len(err.strip().splitlines()) == 1
+
+
+def program_script(text: str, params: SamplingParams, index: int) -> str:
+    """``script`` for chain-of-thought prompts; a program printing the right answer for program prompts."""
+    if "Python program" not in text:
+        return script(text, params, index)
+    question = question_of(text.rsplit("<user>", 1)[-1])
+    return f"```python\nprint({eval(question[8:-1])})\n```"  # "What is 1+1?" -> 2
+
+
+def test_program_and_mixed_rows_read_a_program_pool_and_the_cot_pool(tmp_path, monkeypatch):
+    from tts_cli.sandbox import ENV_VAR, availability
+
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    ok, reason = availability()
+    if not ok:
+        pytest.skip(reason)
+    engines = {"small": ColdEngine(program_script, name="small")}
+    bench, models = make_bench(tmp_path, ["majority", "pot", "mixed"], [1, 2, 4], engines=engines, problems=PROBLEMS[:1])
+    pools = [t for t in bench.tasks() if t.kind == "pool"]
+    assert [t.samples for t in pools] == ["cot", "program"]
+    assert "samples" not in pools[0].what and pools[1].what["samples"] == "program"  # cot keys as before
+    bench.run(bench.pending())
+    assert models.engines["small"].calls == [4, 4]  # one pool of each kind
+    rows = by_row(list(bench.outcomes()))
+    answers = {key: value[0].answer for key, value in rows.items()}
+    assert [answers[("small", "pot", n)] for n in (1, 2, 4)] == ["2", "2", "2"]
+    # mixed: cot 0 ("3"), program 0 ("2"), cot 1 ("2"), program 1 ("2")
+    assert [answers[("small", "mixed", n)] for n in (1, 2, 4)] == ["3", "3", "2"]
+    assert rows[("small", "mixed", 4)][0].covered and not rows[("small", "mixed", 1)][0].covered
+    first_of_each = rows[("small", "majority", 1)][0].policy_tokens + rows[("small", "pot", 1)][0].policy_tokens
+    assert rows[("small", "mixed", 2)][0].policy_tokens == first_of_each > 0

@@ -74,6 +74,7 @@ class Cost:
     policy: ModelUsage
     verifier: Optional[ModelUsage] = None
     wall_seconds: float = 0.0
+    execution_seconds: float = 0.0  # running model-written programs in the sandbox (part of wall_seconds)
 
     @property
     def flops(self) -> float:
@@ -85,4 +86,5 @@ class Cost:
             "verifier": self.verifier.to_dict() if self.verifier else None,
             "flops": self.flops,
             "wall_seconds": round(self.wall_seconds, 4),
+            "execution_seconds": round(self.execution_seconds, 4),
         }

@@ -62,6 +62,13 @@ class ServerError(ModelError):
     retries, or refuses the request (bad URL, model name or API key)."""
 
 
+class SandboxUnavailableError(TTSError):
+    """A strategy or verifier that runs model-written programs, where no sandbox can contain them
+    (bubblewrap missing, unusable, or ``TTS_SANDBOX=off``): refused before anything is loaded."""
+
+    exit_status = ExitStatus.USAGE
+
+
 class ContextOverflowError(TTSError):
     """The prompt (plus what must be generated) does not fit in the model's context."""
 

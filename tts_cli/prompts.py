@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 STEP_SEPARATOR = "\n\n"
@@ -12,10 +12,17 @@ STEP_SEPARATOR = "\n\n"
 class PromptSet:
     system: str
     user_template: str = "{question}"
+    examples: tuple[tuple[str, str], ...] = ()  # few-shot (question, answer) turns before the question
 
     def messages(self, question: str) -> list[dict[str, str]]:
+        shots = [
+            {"role": role, "content": content if role == "assistant" else self.user_template.format(question=content)}
+            for example in self.examples
+            for role, content in zip(("user", "assistant"), example)
+        ]
         return [
             {"role": "system", "content": self.system},
+            *shots,
             {"role": "user", "content": self.user_template.format(question=question)},
         ]
 
@@ -29,7 +36,54 @@ MATH = PromptSet(
     ),
 )
 
-PROMPT_SETS: dict[str, PromptSet] = {"math": MATH}
+# --- program-of-thought: the policy writes a program, the sandbox runs it ---------------------
+
+PROGRAM_ZERO_SHOT = PromptSet(
+    system=(
+        "Solve the math problem by writing a short Python program. Answer with one ```python code "
+        "block and nothing else. The program must print only the final answer."
+    ),
+)
+
+# PAL-style (Gao et al. 2022): every quantity of the problem named in a variable, a comment per
+# line where the meaning is not obvious, the answer computed, then printed.
+PROGRAM = PromptSet(
+    system=(
+        "Solve the math problem by writing a short Python program. First store every quantity of "
+        "the problem in a variable with a meaningful name, then compute the answer step by step, "
+        "one operation per line, and end with print(answer). Use only the Python standard library "
+        "(fractions.Fraction or math where exact values help). Answer with one ```python code block "
+        "and nothing else."
+    ),
+    examples=(
+        (
+            "A baker makes 24 muffins and packs them in boxes of 4. He sells each box for $6. "
+            "How many dollars does he make if he sells every box?",
+            "```python\n"
+            "muffins = 24\n"
+            "muffins_per_box = 4\n"
+            "price_per_box = 6\n"
+            "boxes = muffins / muffins_per_box\n"
+            "answer = boxes * price_per_box\n"
+            "print(answer)\n"
+            "```",
+        ),
+        (
+            "Tom reads 15 pages of a 100-page book on Monday and twice as many pages on Tuesday. "
+            "What percent of the book does he still have to read?",
+            "```python\n"
+            "total_pages = 100\n"
+            "monday_pages = 15\n"
+            "tuesday_pages = 2 * monday_pages\n"
+            "pages_left = total_pages - monday_pages - tuesday_pages\n"
+            "answer = pages_left / total_pages * 100\n"
+            "print(answer)\n"
+            "```",
+        ),
+    ),
+)
+
+PROMPT_SETS: dict[str, PromptSet] = {"math": MATH, "program": PROGRAM, "program-zero-shot": PROGRAM_ZERO_SHOT}
 
 # --- refine: critique and revision -------------------------------------------------------------
 
@@ -93,4 +147,4 @@ def critique_finds_error(critique: str) -> bool:
 
 def prompt_set(name: str = "math", system_override: Optional[str] = None) -> PromptSet:
     base = PROMPT_SETS[name]
-    return PromptSet(system=system_override, user_template=base.user_template) if system_override else base
+    return replace(base, system=system_override) if system_override else base

@@ -61,6 +61,7 @@ def solve(
     policy_before = policy.usage.snapshot()
     verifier_usage = getattr(verifier, "usage", None)
     verifier_before = verifier_usage.snapshot() if verifier_usage is not None else None
+    verifier_execution = getattr(verifier, "execution_seconds", 0.0)
 
     prompt = policy.chat_prompt(prompts.messages(question))
     if len(prompt) + 16 >= policy.context_length:
@@ -77,5 +78,6 @@ def solve(
         policy=policy.usage.since(policy_before),
         verifier=verifier_usage.since(verifier_before) if verifier_usage is not None and verifier_before else None,
         wall_seconds=time.perf_counter() - started,
+        execution_seconds=ctx.execution_seconds + getattr(verifier, "execution_seconds", 0.0) - verifier_execution,
     )
     return Solution(question=question, strategy=info.name, result=result, tree=tree, cost=cost)

@@ -24,20 +24,58 @@ from tts_cli.cost import ModelUsage
 from tts_cli.errors import UsageError
 from tts_cli.grading import group_equivalent
 from tts_cli.strategies import Options, Pool, SearchContext, SearchResult, StrategyInfo, get_strategy
-from tts_cli.strategies.steps import sample_full, score_samples, split_steps
+from tts_cli.strategies.steps import COT, PROGRAM, sample_full, score_samples, split_steps
 from tts_cli.verifiers.aggregate import aggregate
 
 
-def draw_pool(ctx: SearchContext) -> SearchResult:
-    """``ctx.config.n`` full solutions in one batch, sample i with seed index i (what every poolable
-    strategy draws), scored in one verifier call when there is a verifier. Chooses nothing."""
-    samples = sample_full(ctx, max(1, ctx.config.n))
+def draw_pool(ctx: SearchContext, kind: str = COT) -> SearchResult:
+    """``ctx.config.n`` full solutions of ``kind`` in one batch, sample i with seed index i (what
+    every poolable strategy of that kind draws), scored in one verifier call when there is a
+    verifier. Chooses nothing."""
+    samples = sample_full(ctx, max(1, ctx.config.n), kind=kind)
     if ctx.verifier is not None and samples:
         score_samples(ctx, ctx.verifier, samples)
     return SearchResult(answer=None, chosen=None, candidates=[s.candidate for s in samples])
 
 
 POOL = StrategyInfo("pool", draw_pool, summary="A sample pool for the poolable strategies (not registered).")
+# one pool strategy per kind of sample ("mixed" strategies read a chain-of-thought and a program pool)
+POOLS = {
+    COT: POOL,
+    PROGRAM: StrategyInfo(
+        "pool", functools.partial(draw_pool, kind=PROGRAM), summary="A pool of program samples (not registered).",
+        samples=PROGRAM, needs_sandbox=True,
+    ),
+}  # fmt: skip
+
+
+def pool_kinds(samples: str) -> tuple[str, ...]:
+    """The pools a strategy whose samples are ``samples`` reads (StrategyInfo.samples)."""
+    return (COT, PROGRAM) if samples == "mixed" else (samples,)
+
+
+def interleave_pools(cot: dict[str, Any], program: dict[str, Any]) -> dict[str, Any]:
+    """The pool a ``mixed`` strategy reads: a chain-of-thought sample, a program sample, and so on
+    (sample 2k is the cot pool's sample k, sample 2k+1 the program pool's), so its first N samples
+    are what ``mixed -n N`` draws. Both prompts are counted; the verifier's work is not (a mixed
+    strategy reads no scores)."""
+    size = min(cot["size"], program["size"])
+
+    def alternate(key: str) -> list[Any]:
+        first, second = cot.get(key) or [None] * cot["size"], program.get(key) or [None] * program["size"]
+        return [value for k in range(size) for value in (first[k], second[k])]
+
+    merged: dict[str, Any] = {
+        "size": 2 * size,
+        "seed": cot["seed"],
+        "model": cot["model"],
+        "params": cot["params"],
+        "verifier": None,
+        "step_scores": None,
+        **{key: cot[key] + program[key] for key in ("prompt_tokens", "cached_tokens", "wall_seconds")},
+        **{key: alternate(key) for key in ("answers", "tokens", "finish", "steps", "texts", "traces")},
+    }
+    return merged
 
 
 def pool_from_solution(solution: Any, *, seed: int) -> dict[str, Any]:
@@ -63,6 +101,9 @@ def pool_from_solution(solution: Any, *, seed: int) -> dict[str, Any]:
         "texts": [c.text for c in candidates],
         "traces": [c.trace.to_dict() if c.trace is not None else None for c in candidates],
     }
+    if any(c.program is not None for c in candidates):
+        pool["programs"] = [c.program.to_dict() if c.program is not None else None for c in candidates]
+        pool["execution_seconds"] = cost.execution_seconds
     if verifier is not None:
         nodes = solution.tree.nodes
         pool["verifier"] = verifier.model

@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterator, Optional, Protocol, Sequence, Union
 
 from tts_cli.batch import Problem
 from tts_cli.bench.cache import ResultCache, cache_key, question_hash
-from tts_cli.bench.pool import POOL, pool_from_solution, subset_result
+from tts_cli.bench.pool import POOLS, interleave_pools, pool_from_solution, pool_kinds, subset_result
 from tts_cli.errors import ConfigError, ModelError, TTSError
 from tts_cli.strategies import Options, get_strategy
 from tts_cli.strategies.options import declarations
@@ -75,14 +75,26 @@ class BenchPlan:
         return bool(self.pooled) or any(self.replayed(s) for s in self.strategies)
 
     @property
+    def pool_kinds(self) -> list[str]:
+        """The kinds of sample pool each problem needs ("cot", "program"), in that order."""
+        kinds = {kind for s in self.pooled for kind in pool_kinds(get_strategy(s).samples)}
+        if any(self.replayed(s) for s in self.strategies):
+            kinds.add("cot")
+        return [kind for kind in ("cot", "program") if kind in kinds]
+
+    @property
     def pool_size(self) -> int:
         sizes = [n for s in self.strategies if s in self.pooled or self.replayed(s) for n in self.budgets_for(s)]
         return max(sizes) if sizes else 1
 
-    def pool_rows(self) -> list[tuple[str, str, int, Optional[str]]]:
-        """(row label, strategy, N, selector spec) of every row read from a pool."""
-        rows: list[tuple[str, str, int, Optional[str]]] = [(s, s, n, None) for s in self.pooled for n in self.budgets_for(s)]
-        if self.selectors and "majority" in self.pooled:
+    def pool_rows(self, kind: str = "cot") -> list[tuple[str, str, int, Optional[str]]]:
+        """(row label, strategy, N, selector spec) of every row read from a pool of ``kind``
+        (the rows of a "mixed" strategy come with the program pool, the last one it needs)."""
+        rows: list[tuple[str, str, int, Optional[str]]] = [
+            (s, s, n, None) for s in self.pooled if pool_kinds(get_strategy(s).samples)[-1] == kind
+            for n in self.budgets_for(s)
+        ]  # fmt: skip
+        if kind == "cot" and self.selectors and "majority" in self.pooled:
             rows += [(f"majority/{spec}", "majority", n, spec) for spec in self.selectors for n in self.budgets_for("majority")]
             if "greedy" in self.strategies:  # the greedy solution as one more candidate, with its signals
                 from tts_cli.selection import parse_selector
@@ -118,6 +130,7 @@ class Task:
     what: dict[str, Any]
     also: tuple[str, ...] = ()  # other keys whose result would do (a scored pool serves unscored strategies)
     verified: bool = False  # the run reads the verifier (a pool: it is scored)
+    samples: str = "cot"  # a pool's kind of samples
 
 
 @dataclass
@@ -170,8 +183,7 @@ class Bench:
         for model in plan.models:
             for problem in plan.problems:
                 out.extend(self._run_task(model, problem, strategy, 1) for strategy in once)
-                if plan.needs_pool:
-                    out.append(self._pool_task(model, problem))
+                out.extend(self._pool_task(model, problem, kind) for kind in plan.pool_kinds)
                 for strategy in plan.strategies:
                     if strategy in once or strategy in plan.pooled:
                         continue
@@ -202,8 +214,9 @@ class Bench:
         verified = settings.verifier is not None and info.reads_scores
         return Task(kind, model, problem, strategy, n, cache_key(what), what, verified=verified)
 
-    def _pool_task(self, model: Optional[str], problem: Problem) -> Task:
+    def _pool_task(self, model: Optional[str], problem: Problem, samples: str = "cot") -> Task:
         settings = self.plan.settings
+        pool = POOLS[samples]
         what: dict[str, Any] = {
             "kind": "pool",
             "question": question_hash(problem.question),
@@ -213,15 +226,16 @@ class Bench:
             **{name: getattr(settings, name) for name in POOL_SETTINGS},
             "verifier": None,
             "verifier_kind": None,
+            **({"samples": samples} if samples != "cot" else {}),  # cot pools keep their keys of before
         }
         scored = None
         if settings.verifier is not None:  # with --aggregate last only the last step is scored
             scored = {**what, **self._verifier_identity(), "scored_steps": "last" if settings.aggregate == "last" else "all"}
         size = self.plan.pool_size
         if self.plan.scored_pool and scored is not None:
-            return Task("pool", model, problem, POOL.name, size, cache_key(scored), scored, verified=True)
+            return Task("pool", model, problem, pool.name, size, cache_key(scored), scored, verified=True, samples=samples)
         also = (cache_key(scored),) if scored is not None else ()  # a scored pool serves unscored strategies too
-        return Task("pool", model, problem, POOL.name, size, cache_key(what), what, also)
+        return Task("pool", model, problem, pool.name, size, cache_key(what), what, also, samples=samples)
 
     def _verifier_identity(self) -> dict[str, Any]:
         settings = self.plan.settings
@@ -311,7 +325,7 @@ class Bench:
         for engine in (policy, getattr(verifier, "engine", None)) if not shared else ():
             self.forget(engine)
         solution = solve(
-            task.problem.question, strategy=POOL if task.kind == "pool" else task.strategy, policy=policy,
+            task.problem.question, strategy=POOLS[task.samples] if task.kind == "pool" else task.strategy, policy=policy,
             config=config, prompts=prompt_set("math", settings.system_prompt), verifier=verifier, options=options,
         )  # fmt: skip
         if task.kind == "pool":
@@ -325,7 +339,7 @@ class Bench:
         for task in self.tasks():
             name = self.models.name(task.model)
             if task.kind == "pool":
-                rows = plan.pool_rows()
+                rows = plan.pool_rows(task.samples)
             else:
                 rows = [(task.strategy, task.strategy, task.n, None)]
             result = self._cached(task) if task.kind != "replay" else None
@@ -368,7 +382,7 @@ class Bench:
 
         pools = []
         for task in self.tasks():
-            result = self._cached(task) if task.kind == "pool" else None
+            result = self._cached(task) if task.kind == "pool" and task.samples == "cot" else None
             if result is None:
                 continue
             signals = pool_signals(result)
@@ -395,6 +409,11 @@ class Bench:
         if result is None:
             return None
         if task.kind == "pool":
+            if get_strategy(strategy).samples == "mixed":
+                cot = self._cached(self._pool_task(task.model, task.problem, "cot"))
+                if cot is None:
+                    return None
+                result = interleave_pools(cot, result)
             options = plan.options(strategy, n)
             if spec is not None:
                 options = get_strategy(strategy).make_options({"select": spec})

@@ -192,12 +192,24 @@ def check_settings(settings: Any) -> SearchConfig:
     check_strategy_options(settings.strategy, settings.strategy_options(), config)
     if info.needs_verifier and settings.verifier is None:
         raise UsageError(f"strategy {settings.strategy} needs a verifier: pass --verifier MODEL")
+    if info.needs_sandbox:
+        require_sandbox(f"strategy {settings.strategy}")
     kind = getattr(settings, "verifier_kind", None)
     if kind is not None:
         _check_verifier_kind(kind)
         if settings.verifier is None:
             raise UsageError("--verifier-kind needs --verifier MODEL")
     return config
+
+
+def require_sandbox(who: str) -> None:
+    """Refuse, with the reason, what would run model-written programs where no sandbox can."""
+    from tts_cli.errors import SandboxUnavailableError
+    from tts_cli.sandbox import availability
+
+    available, reason = availability()
+    if not available:
+        raise SandboxUnavailableError(f"{who} runs model-written programs, and {reason}")
 
 
 def _check_verifier_kind(kind: str) -> None:

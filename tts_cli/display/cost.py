@@ -17,6 +17,8 @@ def cost_table(cost: Cost) -> Table:
     _row(table, "policy", cost.policy)
     _row(table, "verifier", cost.verifier)
     table.caption = f"total ≈ {human_count(cost.flops)}FLOPs · wall {cost.wall_seconds:.1f} s"
+    if cost.execution_seconds:
+        table.caption += f" (programs {cost.execution_seconds:.1f} s)"
     if any(u is not None and u.source == "server" for u in (cost.policy, cost.verifier)):
         table.caption += " · (server): tokens as the server reported them"
     table.caption_justify = "left"

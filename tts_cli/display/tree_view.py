@@ -20,7 +20,11 @@ VISIBLE_DEPTHS = 4  # deeper searches show the latest levels; older single-child
 
 def step_label(node: Node, width: int = 60) -> Text:
     """One line: status mark, the first words of the step, score, tokens, answer."""
-    first_line = " ".join(node.text.split())
+    program = node.meta.get("program")
+    text = node.text
+    if program is not None:  # a program sample: its first line of code, not the fence
+        text = "program: " + (program.get("source") or text).replace("```python", "").strip()
+    first_line = " ".join(text.split())
     if len(first_line) > width:
         first_line = first_line[: width - 1].rstrip() + "…"
     style = STYLES.get(node.status, "")
@@ -31,6 +35,9 @@ def step_label(node: Node, width: int = 60) -> Text:
         details.append(f"score {node.score:.2f}")
     if "confidence" in node.meta:
         details.append(f"conf {node.meta['confidence']:.1f}")
+    if program is not None and program.get("status") != "ok":
+        why = (program.get("stderr") or "").strip().splitlines() or [program.get("message") or ""]
+        details.append(f"program {program.get('status')}" + (f" ({why[-1][:40]})" if why[-1] else ""))
     if node.meta.get("finish_reason") == "stopped":
         details.append("stopped early")
     details.append(f"{node.tokens} tok")

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Sequence, TypeVar
 
 from tts_cli.engine.types import Engine, SamplingParams, TokenTrace
+from tts_cli.programs import ProgramRun
 from tts_cli.strategies.options import Options, option
 from tts_cli.tree import SearchTree
 from tts_cli.verifiers.aggregate import AGGREGATIONS
@@ -51,6 +52,7 @@ class Candidate:
     node_id: Optional[int] = None
     score: Optional[float] = None
     trace: Optional[TokenTrace] = field(default=None, repr=False)  # per-token signals, where recorded
+    program: Optional[ProgramRun] = field(default=None, repr=False)  # a program sample's program and its run
     _signals: Optional[dict[str, float]] = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -78,6 +80,7 @@ class Candidate:
             "score": self.score,
             "node": self.node_id,
             "signals": {name: round(value, 4) for name, value in self.signals.items()},
+            **({"program": self.program.to_dict()} if self.program is not None else {}),
         }
 
 
@@ -90,6 +93,8 @@ class SearchContext:
     tree: SearchTree
     verifier: Optional[Verifier] = None
     options: Optional[Options] = None  # the strategy's own options (None: its defaults)
+    program_prompt: Optional[list[int]] = None  # the program-of-thought prompt, built on first use
+    execution_seconds: float = 0.0  # wall time spent running model-written programs in the sandbox
 
 
 OptionsT = TypeVar("OptionsT", bound=Options)

@@ -8,3 +8,4 @@ from tts_cli.strategies import best_of_n, weighted  # noqa: F401
 from tts_cli.strategies import beam, dvts, mcts  # noqa: F401
 from tts_cli.strategies import refine  # noqa: F401
 from tts_cli.strategies import adaptive, auto  # noqa: F401
+from tts_cli.strategies import pot, mixed  # noqa: F401

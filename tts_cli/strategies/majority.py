@@ -6,24 +6,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from tts_cli.selection import parse_selector
 from tts_cli.strategies.base import Pool, SearchContext, SearchResult, finish, options_of, pool_of
 from tts_cli.strategies.options import Options
 from tts_cli.strategies.registry import register
-from tts_cli.strategies.selecting import select_among, select_option
+from tts_cli.strategies.selecting import select_among, select_by_option, select_option
 from tts_cli.strategies.steps import sample_full
 
 
 @dataclass(frozen=True)
 class MajorityOptions(Options):
     select: str = select_option("vote")
-
-
-def select(pool: Pool, options: Options) -> Optional[int]:
-    """The chosen sample by the selector (``vote``: the first member of the largest group, the
-    earliest on ties)."""
-    spec = options.select if isinstance(options, MajorityOptions) else "vote"
-    return parse_selector(spec).choose(pool.answers, pool.groups, pool.with_signals())
 
 
 def select_live(pool: Pool, options: MajorityOptions, info: dict[str, Any]) -> Optional[int]:
@@ -35,7 +27,7 @@ def select_live(pool: Pool, options: MajorityOptions, info: dict[str, Any]) -> O
     "majority",
     summary="N samples in one batch; the most common (mathematically equivalent) answer wins (or --select).",
     options=MajorityOptions,
-    select=select,
+    select=select_by_option,
     replayable=True,
 )
 def run(ctx: SearchContext) -> SearchResult:

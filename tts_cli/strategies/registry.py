@@ -21,6 +21,7 @@ StrategyFn = Callable[[SearchContext], SearchResult]
 PoolSelect = Callable[[Pool, Any], Optional[int]]  # (samples, its options) -> the chosen one (None: no answer)
 
 SAMPLING = ("n", "temperature", "top_p", "max_tokens", "budget")  # SearchConfig fields most strategies read
+SAMPLE_POOLS = ("cot", "program", "mixed")  # what a strategy's samples are (StrategyInfo.samples)
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,10 @@ class StrategyInfo:
     # draws only full solutions from the prompt (sample i with seed index i, or the greedy one), so
     # `tts bench --replay` can run it on a problem's cached greedy run and sample pool
     replayable: bool = False
+    # the kind of samples its pool holds: "cot" (chain of thought), "program" (programs run in the
+    # sandbox) or "mixed" (the two alternating, a chain of thought first)
+    samples: str = "cot"
+    needs_sandbox: bool = False  # runs model-written programs: refused where no sandbox is available
 
     @property
     def poolable(self) -> bool:
@@ -64,11 +69,18 @@ def register(
     deterministic: bool = False,
     select: Optional[PoolSelect] = None,
     replayable: bool = False,
+    samples: str = "cot",
+    needs_sandbox: bool = False,
 ) -> Callable[[StrategyFn], StrategyFn]:
     declarations(options)  # an undeclared field fails at registration, not at the first run
+    if samples not in SAMPLE_POOLS:
+        raise ValueError(f"samples must be one of {', '.join(SAMPLE_POOLS)}, not {samples!r}")
     if reads_scores or needs_verifier:
         reads = tuple(dict.fromkeys((*reads, "aggregate")))
-    info_args = (summary, options, reads, needs_verifier, reads_scores or needs_verifier, deterministic, select, replayable)
+    info_args = (
+        summary, options, reads, needs_verifier, reads_scores or needs_verifier, deterministic, select, replayable,
+        samples, needs_sandbox or samples != "cot",
+    )  # fmt: skip
 
     def decorator(fn: StrategyFn) -> StrategyFn:
         _STRATEGIES[name] = StrategyInfo(name, fn, *info_args)

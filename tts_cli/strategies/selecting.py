@@ -39,3 +39,10 @@ def select_among(pool: Pool, select: str, info: Optional[dict[str, Any]] = None)
             info["select_fallback"] = f"vote: the samples carry no {selector.needs}"
         selector = parse_selector("vote")
     return selector.choose(pool.answers, pool.groups, signals)
+
+
+def select_by_option(pool: Pool, options: Any) -> Optional[int]:
+    """A pool ``select`` for a sampling strategy whose options have a ``select`` field: the sample
+    its selector chooses (``vote``: the first member of the largest group, the earliest on ties)."""
+    spec = getattr(options, "select", "vote")
+    return parse_selector(spec).choose(pool.answers, pool.groups, pool.with_signals())

@@ -13,12 +13,14 @@ cannot overshoot) is exact.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import time
+from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
 from tts_cli.engine.types import Completion, Monitor, SamplingParams
 from tts_cli.errors import UsageError
 from tts_cli.grading import extract_answer, last_boxed
+from tts_cli.programs import ProgramRun, run_programs
 from tts_cli.prompts import STEP_SEPARATOR
 from tts_cli.strategies.base import Candidate, SearchContext, capped_tokens
 from tts_cli.strategies.options import option
@@ -97,6 +99,11 @@ def settle_tree(tree: SearchTree) -> None:
 # ----------------------------------------------------------------------- full-solution sampling
 
 
+COT = "cot"  # a chain-of-thought solution from ctx.prompt
+PROGRAM = "program"  # a program from the program prompt (prompts.PROGRAM), run in the sandbox
+SAMPLE_KINDS = (COT, PROGRAM)
+
+
 @dataclass
 class Sample:
     candidate: Candidate
@@ -104,39 +111,101 @@ class Sample:
     step_scores: list[float] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Draw:
+    """One full solution to draw: its kind, its seed index (sample i of a kind uses index i) and
+    whether it is decoded greedily."""
+
+    kind: str = COT
+    index: int = 0
+    greedy: bool = False
+
+
 def sample_full(
-    ctx: SearchContext, n: int, *, first_index: int = 0, greedy_first: bool = False, monitor: Optional[Monitor] = None
+    ctx: SearchContext,
+    n: int,
+    *,
+    first_index: int = 0,
+    greedy_first: bool = False,
+    monitor: Optional[Monitor] = None,
+    kind: str = COT,
 ) -> list[Sample]:
-    """``n`` complete solutions from the prompt in one batch, recorded as children of the root.
+    """``n`` complete solutions of one kind from the prompt in one batch, recorded as children of
+    the root.
 
     Sample ``i`` uses seed index ``first_index + i``, so a later batch draws new samples. With
     ``greedy_first`` the first one is decoded greedily (temperature 0) in the same batch."""
+    draws = [Draw(kind, first_index + i, greedy_first and i == 0) for i in range(n)]
+    return sample_draws(ctx, draws, monitor=monitor)
+
+
+def program_prompt(ctx: SearchContext) -> list[int]:
+    """The chat prompt asking the policy for a program that prints the answer (computed once)."""
+    if ctx.program_prompt is None:
+        from tts_cli.prompts import prompt_set
+
+        ctx.program_prompt = ctx.policy.chat_prompt(prompt_set("program").messages(ctx.question))
+    return ctx.program_prompt
+
+
+def sample_draws(ctx: SearchContext, draws: Sequence[Draw], *, monitor: Optional[Monitor] = None) -> list[Sample]:
+    """The ``draws`` (chain-of-thought and program solutions alike) in one batched generate call,
+    recorded as children of the root; programs are then run in the sandbox and their output is
+    their answer. ``monitor`` (early stop) watches the chain-of-thought samples only."""
     config = ctx.config
+    n = len(draws)
     max_tokens = capped_tokens(config, n, spent=ctx.tree.total_tokens)
     if n <= 0 or max_tokens <= 0:
         return []
-    params = [config.sampling(first_index + i, max_tokens=max_tokens) for i in range(n)]
-    if greedy_first:
-        params[0] = replace(params[0], temperature=0.0)
-    completions, costs = generate(ctx, [ctx.prompt] * n, params, monitor=monitor)
+    prompts = {COT: ctx.prompt}
+    if any(d.kind == PROGRAM for d in draws):
+        prompts[PROGRAM] = program_prompt(ctx)
+    params = [
+        config.sampling(d.index, max_tokens=max_tokens, **({"temperature": 0.0} if d.greedy else {})) for d in draws
+    ]
+    watched = monitor
+    if monitor is not None and any(d.kind != COT for d in draws):
+        watched = lambda i, trace: draws[i].kind == COT and monitor(i, trace)  # noqa: E731
+    completions, costs = generate(ctx, [prompts[d.kind] for d in draws], params, monitor=watched)
+    runs = _run_programs(ctx, [c.text if d.kind == PROGRAM else None for d, c in zip(draws, completions)])
     samples = []
-    for completion, cost in zip(completions, costs):
-        # a sample stopped for low confidence was cut mid-thought: whatever it wrote is no answer
-        answer = None if completion.finish_reason == "stopped" else extract_answer(completion.text)
-        done = completion.finish_reason != "stopped" and (completion.finished or has_boxed_answer(completion.text))
+    for completion, cost, run in zip(completions, costs, runs):
+        stopped = completion.finish_reason == "stopped"
+        if run is not None:
+            answer, done = run.answer, run.answer is not None
+        else:
+            # a sample stopped for low confidence was cut mid-thought: whatever it wrote is no answer
+            answer = None if stopped else extract_answer(completion.text)
+            done = not stopped and (completion.finished or has_boxed_answer(completion.text))
         candidate = Candidate(
             text=completion.text, answer=answer, tokens=cost, finish_reason=completion.finish_reason,
-            trace=completion.trace,
+            trace=completion.trace, program=run,
         )  # fmt: skip
         meta: dict[str, Any] = {"finish_reason": completion.finish_reason}
-        if "tail_conf" in candidate.signals:  # shown in the live tree
+        if run is not None:
+            meta["program"] = run.to_dict()
+        elif "tail_conf" in candidate.signals:  # shown in the live tree
             meta["confidence"] = round(candidate.signals["tail_conf"], 2)
         node = ctx.tree.add(
             0, completion.text, cost, status=FINISHED if done else PRUNED, answer=answer, meta=meta
         )
         candidate.node_id = node.id
-        samples.append(Sample(candidate, split_steps(completion.text)))
+        samples.append(Sample(candidate, split_steps(completion.text) if run is None else [completion.text.strip()]))
     return samples
+
+
+def _run_programs(ctx: SearchContext, texts: Sequence[Optional[str]]) -> list[Optional[ProgramRun]]:
+    """Each program sample's run (None for the chain-of-thought ones); the sandbox's wall time is
+    added to ``ctx.execution_seconds``."""
+    wanted = [i for i, text in enumerate(texts) if text is not None]
+    out: list[Optional[ProgramRun]] = [None] * len(texts)
+    if not wanted:
+        return out
+    started = time.perf_counter()
+    for i, run in zip(wanted, run_programs([texts[i] or "" for i in wanted])):
+        out[i] = run
+    ctx.execution_seconds += time.perf_counter() - started
+    return out
 
 
 def score_samples(ctx: SearchContext, verifier: Any, samples: Sequence[Sample]) -> None:

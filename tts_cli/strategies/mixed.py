@@ -1,0 +1,51 @@
+"""``mixed``: chain-of-thought and program samples in one batch and one vote. Sample i is a chain
+of thought when i is even and a program when i is odd (each kind numbered on its own: the k-th
+chain of thought is what ``majority`` draws as its sample k, the k-th program what ``pot`` draws),
+so ``-n N`` holds ceil(N/2) chains of thought and floor(N/2) programs, and ``tts bench`` reads
+every N from a chain-of-thought pool and a program pool, alternated."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tts_cli.strategies.base import SearchContext, SearchResult, finish, options_of, pool_of
+from tts_cli.strategies.options import Options
+from tts_cli.strategies.pot import program_info
+from tts_cli.strategies.registry import register
+from tts_cli.strategies.selecting import select_among, select_by_option, select_option
+from tts_cli.strategies.steps import COT, PROGRAM, Draw, sample_draws
+
+
+@dataclass(frozen=True)
+class MixedOptions(Options):
+    select: str = select_option("vote")
+
+
+def mixed_draws(n: int) -> list[Draw]:
+    """The first ``n`` draws of a mixed run: chain of thought, program, chain of thought, ..."""
+    return [Draw(COT if i % 2 == 0 else PROGRAM, i // 2) for i in range(n)]
+
+
+@register(
+    "mixed",
+    summary="Chain-of-thought and program samples alternating in one batch; one vote over both (or --select).",
+    options=MixedOptions,
+    select=select_by_option,
+    samples="mixed",
+)
+def run(ctx: SearchContext) -> SearchResult:
+    options = options_of(ctx, MixedOptions)
+    candidates = [s.candidate for s in sample_draws(ctx, mixed_draws(ctx.config.n))]
+    pool = pool_of(candidates)
+    info: dict[str, Any] = {"select": options.select, **program_info(candidates)}
+    chosen = select_among(pool, options.select, info)
+    info["votes"] = [
+        {
+            "answer": candidates[g[0]].answer,
+            "votes": len(g),
+            "programs": sum(1 for i in g if candidates[i].program is not None),
+        }
+        for g in pool.groups
+    ]
+    return finish(ctx, candidates, chosen, info)

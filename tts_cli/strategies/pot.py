@@ -1,0 +1,62 @@
+"""Program-of-thought (PAL, Gao et al. 2022): the policy writes a short Python program, the sandbox
+runs it, and what it prints is the answer. ``pot-greedy``: one greedy program; ``pot``: N
+programs in one batch, voted by equivalence (or ``--select``). A program that fails is a candidate
+without an answer (its status, output and error are in the tree and in ``--json``)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from tts_cli.strategies.base import Candidate, SearchContext, SearchResult, finish, options_of, pool_of
+from tts_cli.strategies.options import Options
+from tts_cli.strategies.registry import register
+from tts_cli.strategies.selecting import select_among, select_by_option, select_option
+from tts_cli.strategies.steps import PROGRAM, Draw, sample_draws, sample_full
+
+
+@dataclass(frozen=True)
+class PotOptions(Options):
+    select: str = select_option("vote")
+
+
+def program_info(candidates: list[Candidate]) -> dict[str, Any]:
+    """How the programs fared: the count of each status, and the sandbox's wall time."""
+    runs = [c.program for c in candidates if c.program is not None]
+    return {
+        "programs": dict(Counter(run.status for run in runs)),
+        "execution_seconds": round(sum(run.seconds for run in runs), 4),
+    }
+
+
+@register(
+    "pot-greedy",
+    summary="One greedy program-of-thought: the policy writes a Python program, the sandbox runs it.",
+    reads=("max_tokens", "budget"),
+    deterministic=True,
+    samples="program",
+)
+def run_greedy(ctx: SearchContext) -> SearchResult:
+    samples = sample_draws(ctx, [Draw(PROGRAM, 0, greedy=True)])
+    if not samples:
+        return finish(ctx, [], None, {"reason": "budget exhausted"})
+    candidates = [samples[0].candidate]
+    return finish(ctx, candidates, 0 if candidates[0].answer is not None else None, program_info(candidates))
+
+
+@register(
+    "pot",
+    summary="N programs in one batch, each run in the sandbox; the most common output wins (or --select).",
+    options=PotOptions,
+    select=select_by_option,
+    samples="program",
+)
+def run(ctx: SearchContext) -> SearchResult:
+    options = options_of(ctx, PotOptions)
+    candidates = [s.candidate for s in sample_full(ctx, ctx.config.n, kind=PROGRAM)]
+    pool = pool_of(candidates)
+    info: dict[str, Any] = {"select": options.select, **program_info(candidates)}
+    chosen = select_among(pool, options.select, info)
+    info["votes"] = [{"answer": candidates[g[0]].answer, "votes": len(g)} for g in pool.groups]
+    return finish(ctx, candidates, chosen, info)

@@ -71,6 +71,15 @@ def _token_prm(
     return TokenPRMVerifier(engine, config, **options)
 
 
+def _arithmetic(engine: Optional[Engine] = None, **options: Any) -> Verifier:
+    """No model: ``engine`` is ignored. Takes no options."""
+    from tts_cli.verifiers.arithmetic import ArithmeticVerifier
+
+    if options:
+        raise UsageError(f"the arithmetic verifier takes no options (got {', '.join(sorted(options))})")
+    return ArithmeticVerifier()
+
+
 def _load() -> None:
     global _loaded
     if _loaded:
@@ -79,6 +88,9 @@ def _load() -> None:
     register_verifier("judge", _judge, "LLM-as-judge: p(Yes) that each step is correct, any instruct model")
     register_verifier(
         "token-prm", _token_prm, "token PRM (Math-Shepherd, RLHFlow): p(good token) at each step"
+    )
+    register_verifier(
+        "arithmetic", _arithmetic, "exact recomputation of the arithmetic claims in each step: no model, zero tokens"
     )
     for ep in entry_points(group="tts_cli.verifiers"):
         ep.load()(register_verifier)

@@ -33,7 +33,7 @@ CACHE = ROOT / "docs" / "bench" / "program-prompts.jsonl"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-p", "--policy", default="qwen2.5-coder-1.5b")
-    parser.add_argument("--prompts", default="program,program-zero-shot")
+    parser.add_argument("--prompts", default="program,program-plain,program-zero-shot")
     parser.add_argument("--data", default=str(DATA))
     parser.add_argument("--first", type=int, default=1)
     parser.add_argument("--last", type=int, default=20)

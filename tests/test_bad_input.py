@@ -150,7 +150,7 @@ BIG_QUESTION = b"What is 1 + 1? " * 350_000  # 5.25 MB
         (["ask", "hi", "--aggregate", "median"], None, 2, "--aggregate must be one of last, min, prod, mean"),
         (["ask", "hi", "--verifier-kind", "oracle", "-v", "x"], None, 2, "unknown verifier kind 'oracle'"),
         (["ask", "hi", "--verifier-kind", "jduge", "-v", "x"], None, 2, "did you mean 'judge'"),
-        (["ask", "hi", "--verifier-kind", "judge"], None, 2, "--verifier-kind needs --verifier"),
+        (["ask", "hi", "--verifier-kind", "judge"], None, 2, "--verifier-kind judge needs --verifier"),
         # solve's own options and input
         (["solve", "/dev/null", "--limit", "0"], None, 2, "--limit must be at least 1 (got 0)"),
         (["solve", "/dev/null", "--limit", "-2"], None, 2, "--limit must be at least 1"),

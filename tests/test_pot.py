@@ -201,3 +201,55 @@ def test_a_mixed_pool_alternates_the_two_pools() -> None:
     assert merged["answers"] == ["c0", "p0", "c1", "p1", "c2", "p2"]
     assert merged["prompt_tokens"] == 20 and merged["wall_seconds"] == 3.0
     assert merged["step_scores"] is None
+
+
+# ------------------------------------------------------------------------------ program verifier
+
+
+def test_the_program_verifier_scores_final_answers_by_agreement_and_steps_by_arithmetic(sandboxed: None) -> None:
+    from tts_cli.verifiers import make_verifier
+
+    engine = ScriptedEngine(script)
+    verifier = make_verifier("program", engine, programs=3)
+    solutions = [
+        ["3 * 6 = 18", "So the answer is \\boxed{18}"],  # right arithmetic, agrees with 2 of 3 programs
+        ["3 * 6 = 20", "So the answer is \\boxed{20}"],  # a false claim, no program agrees
+        ["3 * 6 = 18", "then we add"],  # no final answer yet: arithmetic only
+    ]
+    scores = verifier.score(QUESTION, solutions)
+    assert scores[0] == [1.0, pytest.approx((1.0 + 2 / 3) / 2)]  # programs print 18, 18, 9
+    assert scores[1] == [0.0, 0.0]
+    assert scores[2] == [1.0, 1.0]
+    assert verifier.score(QUESTION, solutions, last_only=True) == [s[-1:] for s in scores]
+    assert engine.calls == [3]  # the programs are written once per question, in one batch
+    assert verifier.usage.generated_tokens > 0 and engine.usage.generated_tokens == 0  # its own counters
+    assert verifier.execution_seconds > 0
+
+
+def test_best_of_n_with_the_program_verifier_picks_the_sample_the_programs_confirm(sandboxed: None) -> None:
+    from tts_cli.verifiers import make_verifier
+
+    def cot(text: str, params: SamplingParams, index: int) -> str:
+        if "Python program" in text:
+            return "```python\nprint(3 * 6)\n```"
+        i = params.seed % 100_003
+        return ["3 * 6 = 20\n\n\\boxed{20}", "3 * 6 = 18\n\n\\boxed{18}", "3 * 6 = 20\n\n\\boxed{20}"][i % 3]
+
+    engine = ScriptedEngine(cot)
+    verifier = make_verifier("program", engine, programs=2)
+    solution = solve(QUESTION, strategy="best-of-n", policy=engine, config=SearchConfig(n=3), prompts=MATH, verifier=verifier)
+    assert solution.answer == "18"
+    assert solution.cost.verifier is not None and solution.cost.verifier.generated_tokens > 0
+    assert solution.cost.execution_seconds > 0  # the verifier's programs count as the run's execution time
+    majority = solve(QUESTION, strategy="majority", policy=engine, config=SearchConfig(n=3), prompts=MATH)
+    assert majority.answer == "20"
+
+
+def test_the_cli_takes_a_model_free_verifier_kind_and_refuses_a_model_kind_without_a_model(cli: Any) -> None:
+    result = cli("ask", "What is 1+1?", "-s", "best-of-n", "--verifier-kind", "judge", "--policy", "/nonexistent.gguf")
+    assert result.code == ExitStatus.USAGE and "--verifier-kind judge needs --verifier MODEL" in result.err
+    result = cli("ask", "What is 1+1?", "-s", "best-of-n", "--verifier-kind", "arithmetc", "--policy", "/nonexistent.gguf")
+    assert result.code == ExitStatus.USAGE and "did you mean 'arithmetic'" in result.err
+    # a model-free kind passes the checks: the run fails only on the missing policy model
+    result = cli("ask", "What is 1+1?", "-s", "best-of-n", "--verifier-kind", "arithmetic", "--policy", "/nonexistent.gguf")
+    assert result.code == ExitStatus.MODEL, result.err

@@ -309,6 +309,6 @@ def test_third_party_verifiers_come_from_entry_points(monkeypatch: pytest.Monkey
     monkeypatch.setattr(registry, "_loaded", False)
     monkeypatch.setattr(registry, "entry_points", lambda group: [Plugin()] if group == "tts_cli.verifiers" else [])
     names = [info.name for info in registry.available_verifiers()]
-    assert names == ["judge", "token-prm", "always-yes"]
+    assert names == ["judge", "token-prm", "program", "arithmetic", "always-yes"]
     engine = LogprobEngine(table({"Yes": 0.5, "No": 0.5}))
     assert isinstance(registry.make_verifier("always-yes", engine), JudgeVerifier)

@@ -258,9 +258,15 @@ def check_bench_settings(
     from dataclasses import replace
 
     from tts_cli.cli.runtime import check_settings
+    from tts_cli.errors import UsageError
 
     for name in strategies:
         check_settings(replace(settings, strategy=name, n=max(fixed.get(name, samples))))
+    if settings.verifier is None and settings.verifier_kind is not None:
+        raise UsageError(
+            f"tts bench scores pools with a verifier model: --verifier-kind {settings.verifier_kind} needs --verifier MODEL "
+            "here (the arithmetic check is measured by benchmarks/arithmetic_auroc.py)"
+        )
 
 
 def read_problems(data: Path, limit: Optional[int]) -> list[Any]:

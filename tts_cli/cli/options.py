@@ -68,7 +68,7 @@ _OPTIONS: dict[str, Any] = {
     "strategy": Annotated[str, typer.Option("--strategy", "-s", help="Search strategy (see `tts strategies`).", rich_help_panel=_HELP)],
     "policy": Annotated[Optional[str], typer.Option("--policy", "-p", help="Policy model: a models.toml name or a .gguf path.", rich_help_panel="Models")],
     "verifier": Annotated[Optional[str], typer.Option("--verifier", "-v", help="Verifier model (the policy's name shares its engine).", rich_help_panel="Models")],
-    "verifier_kind": Annotated[Optional[str], typer.Option("--verifier-kind", help="judge or token-prm (default: from models.toml).", rich_help_panel="Models")],
+    "verifier_kind": Annotated[Optional[str], typer.Option("--verifier-kind", help="judge, token-prm, program (programs the model writes) or arithmetic (no model, no --verifier) (default: judge, or token-prm from models.toml).", rich_help_panel="Models")],
     "models_file": Annotated[Optional[Path], typer.Option("--models", help="Extra models.toml (overrides built-ins).", rich_help_panel="Models")],
     "system_prompt": Annotated[Optional[str], typer.Option("--system-prompt", help="Replace the system prompt.", rich_help_panel=_HELP)],
     "threads": Annotated[Optional[int], typer.Option(help="CPU threads (default: all cores).", rich_help_panel="Hardware")],

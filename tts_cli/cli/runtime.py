@@ -120,7 +120,10 @@ class ModelLoader:
         """A verifier on model ``ref``: a token PRM when models.toml gives it a ``prm`` table (or
         ``kind`` says so), else the LLM judge."""
         from tts_cli.verifiers import make_verifier
+        from tts_cli.verifiers.registry import verifier_info
 
+        if kind is not None and not verifier_info(kind).needs_model:
+            return make_verifier(kind, None)
         if ref is None:
             return None
         spec = self.spec(ref)
@@ -190,15 +193,23 @@ def check_settings(settings: Any) -> SearchConfig:
         settings.strategy_options(other.name)
     info = get_strategy(settings.strategy)
     check_strategy_options(settings.strategy, settings.strategy_options(), config)
-    if info.needs_verifier and settings.verifier is None:
-        raise UsageError(f"strategy {settings.strategy} needs a verifier: pass --verifier MODEL")
+    kind = getattr(settings, "verifier_kind", None)
+    model_free = False
+    if kind is not None:
+        from tts_cli.verifiers.registry import verifier_info
+
+        kind_info = verifier_info(kind)
+        model_free = not kind_info.needs_model
+        if kind_info.needs_model and settings.verifier is None:
+            raise UsageError(f"--verifier-kind {kind} needs --verifier MODEL")
+        if kind_info.needs_sandbox:
+            require_sandbox(f"verifier {kind}")
+    if info.needs_verifier and settings.verifier is None and not model_free:
+        raise UsageError(
+            f"strategy {settings.strategy} needs a verifier: pass --verifier MODEL (or --verifier-kind arithmetic)"
+        )
     if info.needs_sandbox:
         require_sandbox(f"strategy {settings.strategy}")
-    kind = getattr(settings, "verifier_kind", None)
-    if kind is not None:
-        _check_verifier_kind(kind)
-        if settings.verifier is None:
-            raise UsageError("--verifier-kind needs --verifier MODEL")
     return config
 
 
@@ -210,18 +221,6 @@ def require_sandbox(who: str) -> None:
     available, reason = availability()
     if not available:
         raise SandboxUnavailableError(f"{who} runs model-written programs, and {reason}")
-
-
-def _check_verifier_kind(kind: str) -> None:
-    import difflib
-
-    from tts_cli.verifiers import available_verifiers
-
-    kinds = [info.name for info in available_verifiers()]
-    if kind not in kinds:
-        close = difflib.get_close_matches(kind, kinds, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise UsageError(f"unknown verifier kind {kind!r}{hint}; choose from {', '.join(kinds)}")
 
 
 def open_session(

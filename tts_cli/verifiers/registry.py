@@ -20,15 +20,20 @@ class VerifierInfo:
     name: str
     factory: VerifierFactory
     summary: str
+    needs_model: bool = True  # False: it runs no model (``--verifier-kind`` alone selects it)
+    needs_sandbox: bool = False  # it runs model-written programs
 
 
 _VERIFIERS: dict[str, VerifierInfo] = {}
 _loaded = False
 
 
-def register_verifier(name: str, factory: VerifierFactory, summary: str) -> None:
-    """Make ``factory(engine, **options)`` available as verifier kind ``name`` (later wins)."""
-    _VERIFIERS[name] = VerifierInfo(name, factory, summary)
+def register_verifier(
+    name: str, factory: VerifierFactory, summary: str, *, needs_model: bool = True, needs_sandbox: bool = False
+) -> None:
+    """Make ``factory(engine, **options)`` available as verifier kind ``name`` (later wins); a kind
+    that ``needs_model`` not is called with ``engine=None``."""
+    _VERIFIERS[name] = VerifierInfo(name, factory, summary, needs_model, needs_sandbox)
 
 
 def _judge(engine: Engine, **options: Any) -> Verifier:
@@ -71,6 +76,12 @@ def _token_prm(
     return TokenPRMVerifier(engine, config, **options)
 
 
+def _program(engine: Engine, **options: Any) -> Verifier:
+    from tts_cli.verifiers.program import ProgramVerifier
+
+    return ProgramVerifier(engine, **options)
+
+
 def _arithmetic(engine: Optional[Engine] = None, **options: Any) -> Verifier:
     """No model: ``engine`` is ignored. Takes no options."""
     from tts_cli.verifiers.arithmetic import ArithmeticVerifier
@@ -90,7 +101,16 @@ def _load() -> None:
         "token-prm", _token_prm, "token PRM (Math-Shepherd, RLHFlow): p(good token) at each step"
     )
     register_verifier(
-        "arithmetic", _arithmetic, "exact recomputation of the arithmetic claims in each step: no model, zero tokens"
+        "program",
+        _program,
+        "programs the model writes, run in the sandbox: final answers scored by agreement, steps by exact arithmetic",
+        needs_sandbox=True,
+    )
+    register_verifier(
+        "arithmetic",
+        _arithmetic,
+        "exact recomputation of the arithmetic claims in each step: no model, zero tokens",
+        needs_model=False,
     )
     for ep in entry_points(group="tts_cli.verifiers"):
         ep.load()(register_verifier)
@@ -101,12 +121,18 @@ def available_verifiers() -> list[VerifierInfo]:
     return list(_VERIFIERS.values())
 
 
-def make_verifier(kind: str, engine: Engine, **kwargs: Any) -> Verifier:
-    """A verifier of kind ``kind`` running on ``engine``; ``kwargs`` go to its factory."""
+def verifier_info(kind: str) -> VerifierInfo:
+    """The registration of verifier kind ``kind`` (a UsageError naming the kinds if unknown)."""
     _load()
     info = _VERIFIERS.get(kind)
     if info is None:
         close = difflib.get_close_matches(kind, list(_VERIFIERS), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise UsageError(f"unknown verifier {kind!r}{hint}; choose from {', '.join(_VERIFIERS)}")
-    return info.factory(engine, **kwargs)
+        raise UsageError(f"unknown verifier kind {kind!r}{hint}; choose from {', '.join(_VERIFIERS)}")
+    return info
+
+
+def make_verifier(kind: str, engine: Optional[Engine], **kwargs: Any) -> Verifier:
+    """A verifier of kind ``kind`` running on ``engine`` (None for a kind that needs no model);
+    ``kwargs`` go to its factory."""
+    return verifier_info(kind).factory(engine, **kwargs)

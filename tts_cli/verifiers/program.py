@@ -56,11 +56,8 @@ class ProgramVerifier:
         if question not in self._answers:
             prompt = self.engine.chat_prompt(prompt_set("program").messages(question))
             params = [
-                SamplingParams(
-                    temperature=0.0 if i == 0 else self.temperature, max_tokens=self.max_tokens,
-                    seed=self.seed * 100_003 + i,
-                )  # fmt: skip
-                for i in range(self.programs)
+                SamplingParams(temperature=0.0 if i == 0 else self.temperature, max_tokens=self.max_tokens, seed=seed)
+                for i, seed in enumerate(self.seed * 100_003 + i for i in range(self.programs))
             ]
             completions = self.engine.generate([prompt] * self.programs, params, usage=self.usage)
             started = time.perf_counter()

@@ -6,8 +6,10 @@ For every chain-of-thought pool (the largest per question, program pools left ou
 ``arithmetic_min`` = the lowest cumulative per-step score (``check_steps``, aggregated with min);
 the table gives their AUROC for correctness across all samples and within a question (the mean
 over questions with both right and wrong samples; ``tts_cli.bench.signal_quality``), beside the
-confidence signals recorded with the pool and the judge's scores where the pool has them, for
-problems 1-20, 21-60 and all. As a check on false alarms, the claims of the gold solutions of the
+confidence signals recorded with the pool and the judge's scores where the pool has them or
+``benchmarks/judge_pools.py`` wrote them (``--judge-scores``, scores of the same pool only), for
+problems 1-20, 21-60, all, and ``judged`` (the problems with judge scores, every signal on the
+same pools). As a check on false alarms, the claims of the gold solutions of the
 same problems are checked too: each one found false is a mistake of the checker (or of the data).
 
     python benchmarks/arithmetic_auroc.py ../shared/data/gsm8k_test_dev.jsonl docs/bench/cache-signals \\
@@ -43,7 +45,7 @@ def gold_solutions(path: Path, limit: int) -> list[str]:
 
 
 def pools(cache_dir: Path, model: str) -> dict[str, dict[str, Any]]:
-    """The largest cached chain-of-thought pool of ``model`` per question hash."""
+    """The largest cached chain-of-thought pool of ``model`` per question hash (its cache key as ``key``)."""
     found: dict[str, dict[str, Any]] = {}
     for line in (cache_dir / "results.jsonl").read_text().splitlines():
         record = json.loads(line)
@@ -54,8 +56,16 @@ def pools(cache_dir: Path, model: str) -> dict[str, dict[str, Any]]:
             continue
         current = found.get(what["question"])
         if current is None or record["result"]["size"] > current["size"]:
-            found[what["question"]] = record["result"]
+            found[what["question"]] = {**record["result"], "key": record["key"]}
     return found
+
+
+def judge_scores(path: Path, judge: str) -> dict[tuple[str, str], list[float]]:
+    """(question hash, pool key) -> one judge score per sample, from ``benchmarks/judge_pools.py``."""
+    if not path.exists():
+        return {}
+    records = (json.loads(line) for line in path.read_text().split("\n")[:-1] if line.strip())  # whole lines
+    return {(r["question"], r["pool"]): r["scores"] for r in records if r["model"] == judge}
 
 
 class Grader:
@@ -76,11 +86,17 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=60)
     parser.add_argument("--split", type=int, default=20, help="problems 1..SPLIT and SPLIT+1..LIMIT")
     parser.add_argument("--aggregate", default="last", help="step scores -> a judge score (scored pools)")
+    parser.add_argument(
+        "--judge-scores", type=Path, default=Path("docs/bench/judge-scores.jsonl"),
+        help="judge scores of the pools (benchmarks/judge_pools.py), used where present",
+    )  # fmt: skip
+    parser.add_argument("--judge-model", help="the judge model of those scores (default: --model)")
     parser.add_argument("--json", type=Path, help="write the numbers here")
     args = parser.parse_args()
 
     grade = Grader()
     by_question = pools(args.cache_dir, args.model)
+    judged = judge_scores(args.judge_scores, args.judge_model or args.model)
     started = time.perf_counter()
     groups: dict[str, list[tuple[dict[str, list[float]], list[Optional[str]], Optional[str]]]] = {}
     counts: dict[str, dict[str, float]] = {}
@@ -91,13 +107,18 @@ def main() -> None:
         texts: list[str] = list(pool["texts"])
         answers: list[Optional[str]] = list(pool["answers"])
         signals = pool_signals(pool)
+        judge = judged.get((question_hash(problem.question), pool["key"]))
+        if judge is None and pool.get("step_scores") is not None:
+            judge = [aggregate(s, args.aggregate) for s in pool["step_scores"]]
+        names = ("all", f"1-{args.split}" if index <= args.split else f"{args.split + 1}-{args.limit}")
+        names += ("judged",) if judge is not None else ()
         whole, lowest = [], []
         for text in texts:
             claims = find_claims(text)
             held = sum(claim.holds for claim in claims)
             whole.append(held / len(claims) if claims else 1.0)
             lowest.append(aggregate(check_steps(split_steps(text)) or [1.0], "min"))
-            for name in ("all", f"1-{args.split}" if index <= args.split else f"{args.split + 1}-{args.limit}"):
+            for name in names:
                 c = counts.setdefault(name, dict.fromkeys(
                     ("samples", "with_claims", "claims", "false_claims", "with_false", "right", "right_with_false",
                      "right_without_false", "without_false"), 0.0))  # fmt: skip
@@ -115,7 +136,7 @@ def main() -> None:
         clean = [i for i, score in enumerate(whole) if score == 1.0] or list(range(len(answers)))
         chosen, _ = majority_answer(answers)
         chosen_clean, _ = majority_answer([answers[i] for i in clean])
-        for name in ("all", f"1-{args.split}" if index <= args.split else f"{args.split + 1}-{args.limit}"):
+        for name in names:
             c = counts[name]
             c["problems"] = c.get("problems", 0) + 1
             c["majority_right"] = c.get("majority_right", 0) + (
@@ -125,13 +146,11 @@ def main() -> None:
                 chosen_clean is not None and grade(answers[clean[chosen_clean]], problem.gold)
             )
         signals = {"arithmetic": whole, "arithmetic_min": lowest, **signals}
-        if pool.get("step_scores") is not None:
-            signals["judge"] = [aggregate(s, args.aggregate) for s in pool["step_scores"]]
+        if judge is not None:
+            signals["judge"] = judge
         entry = (signals, answers, problem.gold)
-        groups.setdefault("all", []).append(entry)
-        groups.setdefault(f"1-{args.split}" if index <= args.split else f"{args.split + 1}-{args.limit}", []).append(
-            entry
-        )
+        for name in names:
+            groups.setdefault(name, []).append(entry)
     seconds = time.perf_counter() - started
 
     gold_claims = [claim for text in gold_solutions(args.data, args.limit) for claim in find_claims(text)]
@@ -142,7 +161,8 @@ def main() -> None:
         f"{args.model}: pools of {len(groups.get('all', []))} problems ({args.cache_dir}); checked in {seconds:.1f} s"
     )
     print(f"gold solutions of these problems: {len(gold_claims)} claims, {len(gold_false)} found false {gold_false}")
-    for name in sorted(groups, key=lambda n: (n == "all", n)):
+    print(f"judge scores ({args.judge_scores}) for {len(groups.get('judged', []))} of these pools")
+    for name in sorted(groups, key=lambda n: (n == "all", n == "judged", n)):
         c = counts[name]
         rows = signal_quality(groups[name], grade)
         print(f"\nproblems {name}: {len(groups[name])} pools, {c['samples']:.0f} samples")

@@ -200,3 +200,92 @@ def test_a_replay_refuses_what_the_cache_does_not_hold():
     engine = ReplayEngine({k: v for k, v in pool.items() if k != "texts"}, greedy, seed=0)
     with pytest.raises(ReplayError, match="no texts"):
         get_strategy("adaptive").run(context(engine, AdaptiveOptions(), n=4))
+
+
+# ------------------------------------------------------------------------------ auto --check program
+
+
+@pytest.fixture
+def sandboxed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tts_cli.sandbox import ENV_VAR, availability
+
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    ok, reason = availability()
+    if not ok:
+        pytest.skip(reason)
+
+
+def checked_engine(answer_of: Any, confidence_of: Any, program_of: Any) -> ScriptedEngine:
+    """``engine_of``, and for the program prompt a program printing ``program_of(seed index)``."""
+    base = engine_of(answer_of, confidence_of)
+    cot_script, cot_confidence = base._script, base.confidence
+
+    def script(text: str, params: SamplingParams, index: int) -> str:
+        if "Python program" in text:
+            return f"```python\n# {PAD}\nprint({program_of(seed_index(params))})\n```"
+        return cot_script(text, params, index)
+
+    def confidence(reply: str) -> list[float]:
+        return [20.0] * (len(reply) + 1) if reply.startswith("```") else list(cot_confidence(reply))  # type: ignore[misc]
+
+    return ScriptedEngine(script, confidence=confidence)
+
+
+def test_a_greedy_program_that_agrees_confirms_a_doubtful_greedy_answer(sandboxed):
+    engine = checked_engine(lambda i: 7, lambda i: 5.0, lambda i: 7)
+    result = get_strategy("auto").run(context(engine, AutoOptions(check="program"), n=16))
+    assert result.answer == "7" and result.info["route"]["decision"] == "agree"
+    assert engine.calls == [1, 1]  # the greedy chain of thought, then the greedy program
+    assert [c.program is not None for c in result.candidates] == [False, True]
+    # without the check the same doubtful answer escalates to sampling
+    engine = checked_engine(lambda i: 7, lambda i: 5.0, lambda i: 7)
+    assert get_strategy("auto").run(context(engine, AutoOptions(), n=16)).info["route"]["decision"] == "adaptive"
+
+
+def test_a_disagreeing_program_escalates_to_samples_alternating_the_two_kinds(sandboxed):
+    engine = checked_engine(lambda i: 8 if i < 0 else 7, lambda i: 5.0 if i < 0 else 20.0, lambda i: 7)
+    result = get_strategy("auto").run(context(engine, AutoOptions(check="program", warmup=4), n=16))
+    route = result.info["route"]
+    assert route["decision"] == "adaptive" and route["program"] == "7"
+    kinds = ["program" if c.program is not None else "cot" for c in result.candidates]
+    assert kinds == ["cot", "program", "cot", "program"]  # warm-up of 4: greedy pair, then one of each kind
+    assert route["stages"][0]["votes"] == [3, 1] and "settled" in route["reason"]
+    assert result.answer == "7"
+
+
+@pytest.mark.parametrize(
+    "answer_of, confidence_of, program_of",
+    [
+        (lambda i: 7, lambda i: 5.0, lambda i: 7),  # agree
+        (lambda i: 8 if i < 0 else 7, lambda i: 5.0 if i < 0 else 20.0, lambda i: 7),  # escalate, settle
+        (lambda i: i % 3, lambda i: 10.0 if i < 4 else 2.0, lambda i: i % 2),  # weak traces stopped early
+    ],
+)
+def test_a_replay_with_program_checks_spends_and_answers_what_the_live_run_does(
+    sandboxed, answer_of, confidence_of, program_of
+):
+    options = AutoOptions(check="program")
+    live_engine = checked_engine(answer_of, confidence_of, program_of)
+    live = get_strategy("auto").run(context(live_engine, options, n=16))
+    recorder = checked_engine(answer_of, confidence_of, program_of)
+    pool, greedy = cached(recorder, 16)
+    from tts_cli.prompts import prompt_set
+
+    program_prompt = recorder.chat_prompt(prompt_set("program").messages(QUESTION))
+    config = SearchConfig()
+    program_greedy = recorder.generate([program_prompt], [config.sampling(0, temperature=0.0)])[0]
+    programs = recorder.generate([program_prompt] * 16, [config.sampling(i) for i in range(16)])
+    program_pool = {
+        **pool, "tokens": [c.generated_tokens for c in programs], "finish": [c.finish_reason for c in programs],
+        "texts": [c.text for c in programs], "traces": [c.trace.to_dict() for c in programs if c.trace is not None],
+        "prompt_tokens": len(program_prompt),
+    }  # fmt: skip
+    program_run = {"policy_tokens": program_greedy.generated_tokens, "policy_prompt_tokens": len(program_prompt),
+                   "wall_seconds": 0.2, "text": program_greedy.text, "trace": program_greedy.trace.to_dict()}  # fmt: skip
+    replay_engine = ReplayEngine(pool, greedy, seed=0, programs=program_pool, program_greedy=program_run)
+    replayed = get_strategy("auto").run(context(replay_engine, options, n=16))
+    assert replayed.answer == live.answer
+    assert replayed.info["route"]["decision"] == live.info["route"]["decision"]
+    assert replay_engine.usage.generated_tokens == live_engine.usage.generated_tokens
+    assert [c.finish_reason for c in replayed.candidates] == [c.finish_reason for c in live.candidates]
+    assert [c.program is not None for c in replayed.candidates] == [c.program is not None for c in live.candidates]

@@ -796,3 +796,27 @@ def test_program_and_mixed_rows_read_a_program_pool_and_the_cot_pool(tmp_path, m
     assert rows[("small", "mixed", 4)][0].covered and not rows[("small", "mixed", 1)][0].covered
     first_of_each = rows[("small", "majority", 1)][0].policy_tokens + rows[("small", "pot", 1)][0].policy_tokens
     assert rows[("small", "mixed", 2)][0].policy_tokens == first_of_each > 0
+
+
+def test_a_replayed_auto_with_program_checks_reads_the_program_pool_and_greedy_program(tmp_path, monkeypatch):
+    from tts_cli.sandbox import ENV_VAR, availability
+
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    ok, reason = availability()
+    if not ok:
+        pytest.skip(reason)
+    engines = {"small": ColdEngine(program_script, name="small")}
+    settings = SearchSettings(max_tokens=100, options={"check": "program"})
+    plan = BenchPlan(PROBLEMS[:1], ["small"], ["greedy", "auto"], [4], settings, replay=True)
+    bench = Bench(plan, FakeModels(engines), ResultCache.open(tmp_path / "cache"))
+    kinds = sorted((t.kind, t.strategy, t.samples) for t in bench.pending())
+    assert kinds == [("pool", "pool", "cot"), ("pool", "pool", "program"), ("run", "greedy", "cot"), ("run", "pot-greedy", "cot")]
+    bench.run(bench.pending())
+    calls = list(engines["small"].calls)
+    rows = by_row(list(bench.outcomes()))
+    auto = rows[("small", "auto", 4)][0]
+    assert engines["small"].calls == calls  # the replay generated nothing
+    # the greedy chain of thought says 2 ("What is 1+1?" -> ANSWERS[q][1]); without a trace it has
+    # no confidence, so the greedy program (prints 2) checks it: they agree
+    assert auto.answer == "2" and auto.route["decision"] == "agree"
+    assert auto.selection == "replayed on the cached greedy run and pool"

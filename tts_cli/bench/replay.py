@@ -29,7 +29,17 @@ class ReplayError(TTSError):
 class ReplayEngine:
     """One problem's cached samples behind the Engine protocol (see the module docstring)."""
 
-    def __init__(self, pool: dict[str, Any], greedy: Optional[dict[str, Any]], *, seed: int) -> None:
+    def __init__(
+        self,
+        pool: dict[str, Any],
+        greedy: Optional[dict[str, Any]],
+        *,
+        seed: int,
+        programs: Optional[dict[str, Any]] = None,
+        program_greedy: Optional[dict[str, Any]] = None,
+    ) -> None:
+        """``programs`` / ``program_greedy``: the problem's cached program pool and greedy program
+        run, served for the program prompt (``prompts.PROGRAM``)."""
         self.name = str(pool["model"])
         self.n_params = int(pool["params"])
         self.usage = ModelUsage(model=self.name, params=self.n_params)
@@ -39,8 +49,13 @@ class ReplayEngine:
         self.seed = seed
         prompt = (greedy or {}).get("policy_prompt_tokens") or pool.get("prompt_tokens") or 1
         self.prompt = [0] * max(1, int(prompt))
-        self._prompted = False
-        self.used: list[tuple[str, int]] = []  # ("greedy" | "sample", tokens generated) per completion
+        self.programs = programs
+        self.program_greedy = program_greedy
+        program_prompt = (program_greedy or {}).get("policy_prompt_tokens") or (programs or {}).get("prompt_tokens") or 1
+        self.program_prompt = [1] * max(1, int(program_prompt))
+        self._prompted: set[int] = set()
+        # (kind, tokens generated) per completion; kind: greedy, sample, program-greedy, program
+        self.used: list[tuple[str, int]] = []
         self.saved_tokens = 0  # what early-stopped samples did not generate of their cached length
 
     @property
@@ -54,6 +69,10 @@ class ReplayEngine:
         return ""
 
     def chat_prompt(self, messages: Sequence[dict[str, str]]) -> list[int]:
+        from tts_cli.prompts import prompt_set
+
+        if messages and messages[0].get("content") == prompt_set("program").system:
+            return list(self.program_prompt)
         return list(self.prompt)
 
     def generate(
@@ -67,14 +86,16 @@ class ReplayEngine:
         usage = usage or self.usage
         out = []
         for prefix, p in zip(prefixes, params):
-            if list(prefix) != self.prompt:
+            prefix = list(prefix)
+            if prefix not in (self.prompt, self.program_prompt):
                 raise ReplayError("a replayed strategy may only draw full solutions from the prompt")
-            if self._prompted:
-                usage.cached_tokens += len(self.prompt)
+            program = prefix == self.program_prompt
+            if program in self._prompted:
+                usage.cached_tokens += len(prefix)
             else:
-                usage.prompt_tokens += len(self.prompt)
-                self._prompted = True
-            out.append(self._recorded(p))
+                usage.prompt_tokens += len(prefix)
+                self._prompted.add(program)
+            out.append(self._recorded(p, program))
         completions = [completion for completion, _ in out]
         if monitor is not None:
             before = apply_monitor(completions, monitor, lambda tokens: "")
@@ -84,22 +105,27 @@ class ReplayEngine:
             self.used.append((kind, completion.generated_tokens))
         return completions
 
-    def _recorded(self, params: SamplingParams) -> tuple[Completion, str]:
+    def _recorded(self, params: SamplingParams, program: bool = False) -> tuple[Completion, str]:
+        """A cached completion and its kind: "greedy" / "sample", or "program-greedy" / "program"."""
+        greedy_run, pool, what = (self.program_greedy, self.programs, "program") if program else (self.greedy, self.pool, "")
         if params.temperature <= 0:
-            if self.greedy is None or "text" not in self.greedy:
-                raise ReplayError("no cached greedy run with its text (run the bench with greedy first)")
-            text, tokens, trace = self.greedy["text"], int(self.greedy["policy_tokens"]), self.greedy.get("trace")
+            if greedy_run is None or "text" not in greedy_run:
+                raise ReplayError(f"no cached greedy {what or 'chain-of-thought'} run with its text (run the bench with "
+                                  f"{'pot-greedy' if program else 'greedy'} first)")  # fmt: skip
+            text, tokens, trace = greedy_run["text"], int(greedy_run["policy_tokens"]), greedy_run.get("trace")
             finish = "eos" if tokens < params.max_tokens else "length"
-            kind = "greedy"
+            kind = "program-greedy" if program else "greedy"
         else:
+            if pool is None:
+                raise ReplayError("no cached program pool for this problem")
             i = params.seed - self.seed * SEED_STRIDE
-            size = int(self.pool["size"])
+            size = int(pool["size"])
             if not 0 <= i < size:
                 raise ReplayError(f"sample {i} asked for; the cached pool holds {size}")
-            if "texts" not in self.pool:
+            if "texts" not in pool:
                 raise ReplayError("the cached pool has no texts (drawn by an older tts): use a new --cache-dir")
-            text, tokens = self.pool["texts"][i], int(self.pool["tokens"][i])
-            trace, finish, kind = self.pool["traces"][i], self.pool["finish"][i], "sample"
+            text, tokens = pool["texts"][i], int(pool["tokens"][i])
+            trace, finish, kind = pool["traces"][i], pool["finish"][i], "program" if program else "sample"
         if tokens > params.max_tokens:
             raise ReplayError(f"a cached sample of {tokens} tokens exceeds this run's limit of {params.max_tokens}")
         recorded = TokenTrace.from_dict(trace) if trace else None

@@ -74,12 +74,18 @@ class BenchPlan:
     def needs_pool(self) -> bool:
         return bool(self.pooled) or any(self.replayed(s) for s in self.strategies)
 
+    def replays_programs(self, strategy: str) -> bool:
+        """Whether a replayed ``strategy`` (with its options) draws programs too."""
+        return self.replayed(strategy) and any(self.options(strategy, n).runs_programs() for n in self.budgets_for(strategy))
+
     @property
     def pool_kinds(self) -> list[str]:
         """The kinds of sample pool each problem needs ("cot", "program"), in that order."""
         kinds = {kind for s in self.pooled for kind in pool_kinds(get_strategy(s).samples)}
         if any(self.replayed(s) for s in self.strategies):
             kinds.add("cot")
+        if any(self.replays_programs(s) for s in self.strategies):
+            kinds.add("program")
         return [kind for kind in ("cot", "program") if kind in kinds]
 
     @property
@@ -180,6 +186,8 @@ class Bench:
         replayed = [s for s in plan.strategies if plan.replayed(s)]
         if replayed and "greedy" not in once:  # the replay's greedy solution
             once.append("greedy")
+        if any(plan.replays_programs(s) for s in replayed) and "pot-greedy" not in once:  # and its greedy program
+            once.append("pot-greedy")
         for model in plan.models:
             for problem in plan.problems:
                 out.extend(self._run_task(model, problem, strategy, 1) for strategy in once)
@@ -438,7 +446,13 @@ class Bench:
         greedy = self._cached(self._run_task(task.model, task.problem, "greedy", 1))
         if pool is None or greedy is None:
             return None
-        engine = ReplayEngine(pool, greedy, seed=settings.seed)
+        programs = program_greedy = None
+        if self.plan.replays_programs(task.strategy):
+            programs = self._cached(self._pool_task(task.model, task.problem, "program"))
+            program_greedy = self._cached(self._run_task(task.model, task.problem, "pot-greedy", 1))
+            if programs is None or program_greedy is None:
+                return None
+        engine = ReplayEngine(pool, greedy, seed=settings.seed, programs=programs, program_greedy=program_greedy)
         config = replace(settings.search_config(), n=task.n)
         solution = solve(
             task.problem.question, strategy=task.strategy, policy=engine, config=config,
@@ -448,10 +462,14 @@ class Bench:
         values["drawn"] = [c.answer for c in solution.result.candidates]
         if "route" in values:
             values["route"] = {**values["route"], "saved_tokens": engine.saved_tokens}
-        # wall time: the greedy run's, and the pool's sampling time per generated token
-        per_token = pool["wall_seconds"] / max(1, sum(pool["tokens"]))
+        # wall time: the greedy runs', and each pool's sampling time per generated token
+        runs = {"greedy": greedy, "program-greedy": program_greedy or {}}
+        per_token = {
+            "sample": pool["wall_seconds"] / max(1, sum(pool["tokens"])),
+            "program": (programs or {}).get("wall_seconds", 0.0) / max(1, sum((programs or {}).get("tokens", []))),
+        }
         values["wall_seconds"] = sum(
-            greedy["wall_seconds"] if kind == "greedy" else tokens * per_token for kind, tokens in engine.used
+            runs[kind]["wall_seconds"] if kind in runs else tokens * per_token[kind] for kind, tokens in engine.used
         )
         return values
 

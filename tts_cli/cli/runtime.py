@@ -208,7 +208,7 @@ def check_settings(settings: Any) -> SearchConfig:
         raise UsageError(
             f"strategy {settings.strategy} needs a verifier: pass --verifier MODEL (or --verifier-kind arithmetic)"
         )
-    if info.needs_sandbox:
+    if info.needs_sandbox or settings.strategy_options().runs_programs():
         require_sandbox(f"strategy {settings.strategy}")
     return config
 

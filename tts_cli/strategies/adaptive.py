@@ -27,7 +27,7 @@ from tts_cli.strategies.base import Candidate, SearchContext, SearchResult, fini
 from tts_cli.strategies.options import Options, option
 from tts_cli.strategies.registry import register
 from tts_cli.strategies.selecting import select_among, select_option
-from tts_cli.strategies.steps import Sample, sample_full
+from tts_cli.strategies.steps import COT, PROGRAM, Draw, Sample, sample_draws
 
 
 @dataclass(frozen=True)
@@ -71,8 +71,9 @@ def stop_below(threshold: float) -> Monitor:
 
 
 def confidence_threshold(candidates: Sequence[Candidate], keep: float) -> Optional[float]:
-    """The ``1 - keep`` quantile of the candidates' lowest window confidence (None: no signals)."""
-    values = sorted(c.signals["lowest_conf"] for c in candidates if "lowest_conf" in c.signals)
+    """The ``1 - keep`` quantile of the chain-of-thought candidates' lowest window confidence (None:
+    no signals). Program samples are left out: only chains of thought are ever stopped early."""
+    values = sorted(c.signals["lowest_conf"] for c in candidates if "lowest_conf" in c.signals and c.program is None)
     values = [v for v in values if math.isfinite(v)]
     if not values or keep >= 1:
         return None
@@ -96,18 +97,30 @@ def settle_counts(candidates: Sequence[Candidate]) -> list[int]:
     return sorted((len(g) for g in groups), reverse=True)
 
 
-def grow(ctx: SearchContext, run: Sampling, sizes: Sequence[int], options: AdaptiveOptions, first_index: int) -> str:
-    """Draw stages until the vote is settled or ``sizes`` is done; returns why it stopped."""
-    seed_index = first_index
+def grow(
+    ctx: SearchContext,
+    run: Sampling,
+    sizes: Sequence[int],
+    options: AdaptiveOptions,
+    first_index: int,
+    *,
+    mixed: bool = False,
+) -> str:
+    """Draw stages until the vote is settled or ``sizes`` is done; returns why it stopped. Draw j
+    of the run (from 0) is chain-of-thought sample ``first_index + j``; with ``mixed``, draws
+    alternate a chain of thought and a program (the k-th of each kind has seed index
+    ``first_index + k``)."""
+    drawn = 0
     for size in sizes:
-        draw = size - len(run.samples)
-        if draw <= 0:
+        count = size - len(run.samples)
+        if count <= 0:
             continue
         monitor = stop_below(run.threshold) if run.threshold is not None else None
-        more = sample_full(ctx, draw, first_index=seed_index, monitor=monitor)
+        draws = [_draw(drawn + j, first_index, mixed) for j in range(count)]
+        more = sample_draws(ctx, draws, monitor=monitor)
         if not more:
             return "budget spent"
-        seed_index += draw
+        drawn += count
         run.samples += more
         cut = [s for s in more if s.candidate.finish_reason == "stopped"]
         run.stopped_early += len(cut)
@@ -121,6 +134,12 @@ def grow(ctx: SearchContext, run: Sampling, sizes: Sequence[int], options: Adapt
         if counts and probability >= options.settle:
             return f"vote settled after {len(run.samples)} samples (P = {probability:.3f})"
     return f"all {len(run.samples)} samples drawn"
+
+
+def _draw(j: int, first_index: int, mixed: bool) -> Draw:
+    if not mixed:
+        return Draw(COT, first_index + j)
+    return Draw(COT if j % 2 == 0 else PROGRAM, first_index + j // 2)
 
 
 def choose(ctx: SearchContext, candidates: list[Candidate], select: str, info: dict[str, Any]) -> SearchResult:

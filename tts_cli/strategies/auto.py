@@ -7,6 +7,12 @@ candidate of an ``adaptive`` run: samples in doubling stages (``--warmup`` candi
 greedy one, then 2×, … up to ``-n``), weak traces stopped early by confidence, no more stages
 once the vote is settled, the answer chosen by ``--select`` among all of them (the greedy one too).
 The route (gate value, stages, votes, why it stopped) is recorded in ``info["route"]``.
+
+With ``--check program`` a greedy answer below the gate is first checked by a program: the policy
+writes one greedy program (program of thought), the sandbox runs it, and when its output is
+equivalent to the greedy answer that answer stands (two independent ways of computing agree).
+Otherwise both are candidates of an adaptive run whose samples alternate chains of thought and
+programs (``mixed``).
 """
 
 from __future__ import annotations
@@ -14,14 +20,16 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from tts_cli.grading import answers_equivalent
 from tts_cli.selection import SIGNALS
 from tts_cli.strategies.adaptive import AdaptiveOptions, Sampling, choose, grow, stages
 from tts_cli.strategies.base import SearchContext, SearchResult, finish, options_of
 from tts_cli.strategies.options import option
 from tts_cli.strategies.registry import register
-from tts_cli.strategies.steps import sample_full
+from tts_cli.strategies.steps import PROGRAM, Draw, sample_draws, sample_full
 
 GATE_SIGNALS = tuple(s for s in SIGNALS if s != "judge")
+CHECKS = ("none", "program")
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,13 @@ class AutoOptions(AdaptiveOptions):
     gate_signal: str = option(
         "lowest_conf", "--gate-signal", help="The greedy trace's signal the gate reads.", choices=GATE_SIGNALS
     )
+    check: str = option(
+        "none", "--check", help="program: below the gate, a greedy program checks the greedy answer "
+        "(needs the sandbox); then samples alternate chains of thought and programs.", choices=CHECKS,
+    )  # fmt: skip
+
+    def runs_programs(self) -> bool:
+        return self.check == "program"
 
 
 @register(
@@ -61,7 +76,19 @@ def run(ctx: SearchContext) -> SearchResult:
         route.update(decision="greedy", reason="-n 1: nothing more to draw", samples=1)
         return finish(ctx, [greedy], 0 if greedy.answer is not None else None, {"route": route})
     sampling = Sampling(samples=list(first))
-    reason = grow(ctx, sampling, stages(options.warmup, n), options, first_index=1)
+    mixed = options.check == "program"
+    if mixed:
+        checked = sample_draws(ctx, [Draw(PROGRAM, 0, greedy=True)])
+        if not checked:
+            route.update(decision="greedy", reason="budget spent before the program check", samples=1)
+            return finish(ctx, [greedy], 0 if greedy.answer is not None else None, {"route": route})
+        program = checked[0].candidate
+        route["program"] = program.answer
+        if greedy.answer is not None and answers_equivalent(greedy.answer, program.answer):
+            route.update(decision="agree", reason="the greedy program computes the greedy answer", samples=2)
+            return finish(ctx, [greedy, program], 0, {"route": route})
+        sampling.samples += checked
+    reason = grow(ctx, sampling, stages(options.warmup, n), options, first_index=1, mixed=mixed)
     candidates = [s.candidate for s in sampling.samples]
     route.update(
         decision="adaptive", reason=reason, stages=sampling.stages, threshold=sampling.threshold,

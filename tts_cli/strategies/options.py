@@ -117,6 +117,12 @@ class Options:
         lowered = {declared.name: n for declared, _ in self.above_n(n)}
         return dataclasses.replace(self, **lowered) if lowered else self
 
+    def runs_programs(self) -> bool:
+        """Whether these options make the strategy run model-written programs (so it needs the
+        sandbox and, in ``tts bench``, program samples); a registration's ``samples`` says it for
+        strategies that always do."""
+        return False
+
     def above_n(self, n: int) -> list[tuple[Declared, Any]]:
         """The options that may not exceed -n but do, with their values."""
         found = [(d, getattr(self, d.name)) for d in declarations(type(self)) if d.spec.at_most_n]

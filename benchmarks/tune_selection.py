@@ -75,11 +75,17 @@ def choose(args: Any, problems: list[Any], bench_of: Any) -> dict[str, Any]:
     if args.no_grid:
         return out
     grid = []
+    selects: tuple[str, ...] = ("vote", "vote-sum:lowest_conf", "filter:lowest_conf@0.5")
+    settles: tuple[float, ...] = (0.8, 0.9, 0.95)
+    if args.check == "program":  # every replay runs programs in the sandbox: a smaller grid
+        gates = [("lowest_conf", g) for g in (8.5, 9.0, 9.5, 10.0, 10.5, 11.0, 12.0)]
+        selects, settles = ("vote", "conf-borda"), (0.8, 0.9)
     for (signal, gate), select, keep, settle, warmup in itertools.product(
-        gates, ("vote", "vote-sum:lowest_conf", "filter:lowest_conf@0.5"), (0.9, 1.0), (0.8, 0.9, 0.95), (3, 4),
+        gates, selects, (0.9, 1.0), settles, (3, 4),
     ):
         options = {
             "gate_signal": signal, "gate": gate, "select": select, "keep": keep, "settle": settle, "warmup": warmup,
+            "check": args.check,
         }  # fmt: skip
         auto_rows = evaluate(bench_of, dev, ["greedy", "majority", "auto@16"], options, [])
         by = {(r["strategy"], r["n"]): r for r in auto_rows}
@@ -118,7 +124,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--select", default=None, help="selectors to report, comma-separated")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--no-grid", action="store_true", help="skip the auto grid on the dev problems")
+    parser.add_argument("--check", default="none", choices=("none", "program"), help="auto's --check in the grid")
     args = parser.parse_args(argv)
+    if args.check == "program":  # a replay runs the same cached programs again and again: run each once
+        import functools
+
+        import tts_cli.programs
+
+        tts_cli.programs.run_program = functools.lru_cache(maxsize=None)(tts_cli.programs.run_program)  # type: ignore[assignment]
 
     problems = read_problems(args.data, None)
     loader = ModelLoader(Environment(), None, quiet=True)

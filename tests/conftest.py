@@ -100,3 +100,15 @@ def cli(monkeypatch: pytest.MonkeyPatch) -> Cli:
 
 # A test that runs llama.cpp in this process runs in a forked child (see crash_isolation.py).
 from crash_isolation import _llama_cpp_stays_out_of_the_pytest_process, pytest_runtest_protocol  # noqa: E402,F401
+
+
+@pytest.fixture
+def sandboxed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs the test with the platform's sandbox (TTS_SANDBOX unset); skips where there is none
+    (CI sets TTS_REQUIRE_SANDBOX=1 and test_sandbox.py::test_required_in_ci fails there instead)."""
+    from tts_cli.sandbox import ENV_VAR, availability
+
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    ok, reason = availability()
+    if not ok:
+        pytest.skip(reason)

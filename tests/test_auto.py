@@ -205,16 +205,6 @@ def test_a_replay_refuses_what_the_cache_does_not_hold():
 # ------------------------------------------------------------------------------ auto --check program
 
 
-@pytest.fixture
-def sandboxed(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tts_cli.sandbox import ENV_VAR, availability
-
-    monkeypatch.delenv(ENV_VAR, raising=False)
-    ok, reason = availability()
-    if not ok:
-        pytest.skip(reason)
-
-
 def checked_engine(answer_of: Any, confidence_of: Any, program_of: Any) -> ScriptedEngine:
     """``engine_of``, and for the program prompt a program printing ``program_of(seed index)``."""
     base = engine_of(answer_of, confidence_of)

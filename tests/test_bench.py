@@ -774,13 +774,7 @@ def program_script(text: str, params: SamplingParams, index: int) -> str:
     return f"```python\nprint({eval(question[8:-1])})\n```"  # "What is 1+1?" -> 2
 
 
-def test_program_and_mixed_rows_read_a_program_pool_and_the_cot_pool(tmp_path, monkeypatch):
-    from tts_cli.sandbox import ENV_VAR, availability
-
-    monkeypatch.delenv(ENV_VAR, raising=False)
-    ok, reason = availability()
-    if not ok:
-        pytest.skip(reason)
+def test_program_and_mixed_rows_read_a_program_pool_and_the_cot_pool(tmp_path, sandboxed):
     engines = {"small": ColdEngine(program_script, name="small")}
     bench, models = make_bench(tmp_path, ["majority", "pot", "mixed"], [1, 2, 4], engines=engines, problems=PROBLEMS[:1])
     pools = [t for t in bench.tasks() if t.kind == "pool"]
@@ -798,13 +792,7 @@ def test_program_and_mixed_rows_read_a_program_pool_and_the_cot_pool(tmp_path, m
     assert rows[("small", "mixed", 2)][0].policy_tokens == first_of_each > 0
 
 
-def test_a_replayed_auto_with_program_checks_reads_the_program_pool_and_greedy_program(tmp_path, monkeypatch):
-    from tts_cli.sandbox import ENV_VAR, availability
-
-    monkeypatch.delenv(ENV_VAR, raising=False)
-    ok, reason = availability()
-    if not ok:
-        pytest.skip(reason)
+def test_a_replayed_auto_with_program_checks_reads_the_program_pool_and_greedy_program(tmp_path, sandboxed):
     engines = {"small": ColdEngine(program_script, name="small")}
     settings = SearchSettings(max_tokens=100, options={"check": "program"})
     plan = BenchPlan(PROBLEMS[:1], ["small"], ["greedy", "auto"], [4], settings, replay=True)

@@ -30,14 +30,6 @@ MARGIN = 2.0  # seconds past the wall limit that a killed run may take on a load
 
 
 @pytest.fixture
-def sandboxed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(ENV_VAR, raising=False)
-    ok, reason = availability()
-    if not ok:
-        pytest.skip(reason)
-
-
-@pytest.fixture
 def marker() -> str:
     """A string unique to the test, put in the command line of what the program starts, so that
     leftovers can be looked for in the host's process table."""

@@ -7,13 +7,12 @@ every N from a chain-of-thought pool and a program pool, alternated."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from tts_cli.strategies.base import SearchContext, SearchResult, finish, options_of, pool_of
+from tts_cli.strategies.base import SearchContext, SearchResult, options_of
 from tts_cli.strategies.options import Options
-from tts_cli.strategies.pot import program_info
+from tts_cli.strategies.pot import vote_over
 from tts_cli.strategies.registry import register
-from tts_cli.strategies.selecting import select_among, select_by_option, select_option
+from tts_cli.strategies.selecting import select_by_option, select_option
 from tts_cli.strategies.steps import COT, PROGRAM, Draw, sample_draws
 
 
@@ -36,16 +35,4 @@ def mixed_draws(n: int) -> list[Draw]:
 )
 def run(ctx: SearchContext) -> SearchResult:
     options = options_of(ctx, MixedOptions)
-    candidates = [s.candidate for s in sample_draws(ctx, mixed_draws(ctx.config.n))]
-    pool = pool_of(candidates)
-    info: dict[str, Any] = {"select": options.select, **program_info(candidates)}
-    chosen = select_among(pool, options.select, info)
-    info["votes"] = [
-        {
-            "answer": candidates[g[0]].answer,
-            "votes": len(g),
-            "programs": sum(1 for i in g if candidates[i].program is not None),
-        }
-        for g in pool.groups
-    ]
-    return finish(ctx, candidates, chosen, info)
+    return vote_over(ctx, [s.candidate for s in sample_draws(ctx, mixed_draws(ctx.config.n))], options.select)

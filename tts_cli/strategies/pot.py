@@ -21,6 +21,24 @@ class PotOptions(Options):
     select: str = select_option("vote")
 
 
+def vote_over(ctx: SearchContext, candidates: list[Candidate], select: str) -> SearchResult:
+    """The end of a sampling strategy with program samples: ``select`` chooses among the
+    candidates; ``info`` holds the programs' statuses and the vote (each group's votes, and how
+    many of them are programs)."""
+    pool = pool_of(candidates)
+    info: dict[str, Any] = {"select": select, **program_info(candidates)}
+    chosen = select_among(pool, select, info)
+    info["votes"] = [
+        {
+            "answer": candidates[g[0]].answer,
+            "votes": len(g),
+            "programs": sum(1 for i in g if candidates[i].program is not None),
+        }
+        for g in pool.groups
+    ]
+    return finish(ctx, candidates, chosen, info)
+
+
 def program_info(candidates: list[Candidate]) -> dict[str, Any]:
     """How the programs fared: the count of each status, and the sandbox's wall time."""
     runs = [c.program for c in candidates if c.program is not None]
@@ -54,9 +72,4 @@ def run_greedy(ctx: SearchContext) -> SearchResult:
 )
 def run(ctx: SearchContext) -> SearchResult:
     options = options_of(ctx, PotOptions)
-    candidates = [s.candidate for s in sample_full(ctx, ctx.config.n, kind=PROGRAM)]
-    pool = pool_of(candidates)
-    info: dict[str, Any] = {"select": options.select, **program_info(candidates)}
-    chosen = select_among(pool, options.select, info)
-    info["votes"] = [{"answer": candidates[g[0]].answer, "votes": len(g)} for g in pool.groups]
-    return finish(ctx, candidates, chosen, info)
+    return vote_over(ctx, [s.candidate for s in sample_full(ctx, ctx.config.n, kind=PROGRAM)], options.select)

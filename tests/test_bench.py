@@ -309,7 +309,7 @@ def test_cache_keys_are_those_of_the_flat_settings(tmp_path):
     from tts_cli.strategies.options import declarations
 
     own = {d.spec.dest: getattr(AutoOptions(), d.name) for d in declarations(AutoOptions)}
-    assert set(own) == {"warmup", "keep", "settle", "select", "gate", "gate_signal"}
+    assert set(own) == {"warmup", "keep", "settle", "select", "gate", "gate_signal", "check"}
     for n in (1, 4):
         expected.append(cache_key({"kind": "run", **base, "strategy": "auto", "n": n, **search, **own}))
     assert [t.key for t in bench.tasks()] == expected

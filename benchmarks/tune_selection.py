@@ -77,21 +77,22 @@ def choose(args: Any, problems: list[Any], bench_of: Any) -> dict[str, Any]:
     grid = []
     selects: tuple[str, ...] = ("vote", "vote-sum:lowest_conf", "filter:lowest_conf@0.5")
     settles: tuple[float, ...] = (0.8, 0.9, 0.95)
-    if args.check == "program":  # every replay runs programs in the sandbox: a smaller grid
+    sizes: tuple[int, ...] = (16,)
+    if args.check == "program":  # every replay runs programs in the sandbox: a smaller grid, and auto's N
         gates = [("lowest_conf", g) for g in (8.5, 9.0, 9.5, 10.0, 10.5, 11.0, 12.0)]
-        selects, settles = ("vote", "conf-borda"), (0.8, 0.9)
-    for (signal, gate), select, keep, settle, warmup in itertools.product(
-        gates, selects, (0.9, 1.0), settles, (3, 4),
+        selects, settles, sizes = ("vote", "conf-borda"), (0.8, 0.9), (4, 8, 16)
+    for (signal, gate), select, keep, settle, warmup, n in itertools.product(
+        gates, selects, (0.9, 1.0), settles, (3, 4), sizes,
     ):
         options = {
             "gate_signal": signal, "gate": gate, "select": select, "keep": keep, "settle": settle, "warmup": warmup,
             "check": args.check,
         }  # fmt: skip
-        auto_rows = evaluate(bench_of, dev, ["greedy", "majority", "auto@16"], options, [])
+        auto_rows = evaluate(bench_of, dev, ["greedy", "majority", f"auto@{n}"], options, [])
         by = {(r["strategy"], r["n"]): r for r in auto_rows}
-        row, reference = by[("auto", 16)], by[("majority", 16)]
+        row, reference = by[("auto", n)], by[("majority", 16)]
         grid.append({
-            **options, "accuracy": row["accuracy"], "tokens": row["policy_tokens"],
+            **options, "n": n, "accuracy": row["accuracy"], "tokens": row["policy_tokens"],
             "token_share": row["policy_tokens"] / reference["policy_tokens"],
             "majority16": reference["accuracy"], "greedy": by[("greedy", 1)]["accuracy"],
         })  # fmt: skip
@@ -103,7 +104,7 @@ def choose(args: Any, problems: list[Any], bench_of: Any) -> dict[str, Any]:
             continue
         print(
             f"  {g['gate_signal']:>14} >= {g['gate']:<6} select {g['select']:22s} keep {g['keep']:<4} "
-            f"settle {g['settle']:<4} warmup {g['warmup']} "
+            f"settle {g['settle']:<4} warmup {g['warmup']} N {g.get('n', 16):<3}"
             f"{100 * g['accuracy']:5.1f}%  {g['tokens']:6.0f} tok  {100 * g['token_share']:5.1f}%"
         )
     print(f"  (majority@16 {100 * grid[0]['majority16']:.1f}%, greedy {100 * grid[0]['greedy']:.1f}%)")
@@ -121,6 +122,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--dev", default="1-20", help="problems to choose on (1-based, inclusive); 0: skip")
     parser.add_argument("--report", default=None, help="held-out problems to report the chosen settings on")
     parser.add_argument("--auto", default=None, help="chosen auto options, e.g. gate=14,select=conf-filter")
+    parser.add_argument("--auto-n", type=int, default=16, help="auto's N in the report")
     parser.add_argument("--select", default=None, help="selectors to report, comma-separated")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--no-grid", action="store_true", help="skip the auto grid on the dev problems")
@@ -160,7 +162,10 @@ def main(argv: Optional[list[str]] = None) -> int:
             if key in options:
                 options[key] = number(options[key])
         selectors = args.select.split(",") if args.select else []
-        report = evaluate(bench_of, held, ["greedy", "majority", "auto@16", "adaptive@16"], options, selectors)
+        strategies = ["greedy", "majority", f"auto@{args.auto_n}", "adaptive@16"]
+        if options.get("check") == "program":
+            strategies.append("pot-greedy")
+        report = evaluate(bench_of, held, strategies, options, selectors)
         print(f"\nproblems {first}-{last} ({len(held)}), auto options {options or 'defaults'}:")
         for r in report:
             if r["strategy"].startswith("majority") and r["n"] != 16 and r["strategy"] != "majority":

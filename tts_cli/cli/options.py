@@ -70,7 +70,7 @@ _OPTIONS: dict[str, Any] = {
     "verifier": Annotated[Optional[str], typer.Option("--verifier", "-v", help="Verifier model (the policy's name shares its engine).", rich_help_panel="Models")],
     "verifier_kind": Annotated[Optional[str], typer.Option("--verifier-kind", help="judge, token-prm, program (programs the model writes) or arithmetic (no model, no --verifier) (default: judge, or token-prm from models.toml).", rich_help_panel="Models")],
     "models_file": Annotated[Optional[Path], typer.Option("--models", help="Extra models.toml (overrides built-ins).", rich_help_panel="Models")],
-    "system_prompt": Annotated[Optional[str], typer.Option("--system-prompt", help="Replace the system prompt.", rich_help_panel=_HELP)],
+    "system_prompt": Annotated[Optional[str], typer.Option("--system-prompt", help="Replace the chain-of-thought system prompt (program samples keep theirs).", rich_help_panel=_HELP)],
     "threads": Annotated[Optional[int], typer.Option(help="CPU threads (default: all cores).", rich_help_panel="Hardware")],
     "gpu_layers": Annotated[Optional[int], typer.Option("--gpu-layers", help="Layers offloaded to a GPU (-1 all; default from models.toml).", rich_help_panel="Hardware")],
     "cpu_repack": Annotated[Optional[str], typer.Option("--cpu-repack", help="llama.cpp's extra CPU buffer types (AMX, repacked weights): auto (off where AMX is present: it can crash), on, off. Default: $TTS_CPU_REPACK, else auto.", rich_help_panel="Hardware")],

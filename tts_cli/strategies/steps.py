@@ -101,7 +101,6 @@ def settle_tree(tree: SearchTree) -> None:
 
 COT = "cot"  # a chain-of-thought solution from ctx.prompt
 PROGRAM = "program"  # a program from the program prompt (prompts.PROGRAM), run in the sandbox
-SAMPLE_KINDS = (COT, PROGRAM)
 
 
 @dataclass

@@ -138,3 +138,22 @@ def test_solve_interrupted_by_sigint_then_resumed(cli, tmp_path):
     assert resumed.code == 0, resumed.err
     ids = [json.loads(line)["id"] for line in out.read_text().splitlines()]
     assert sorted(ids) == list(range(1, 41))
+
+
+def test_mixed_runs_the_real_models_programs_in_the_sandbox(cli, sandboxed):
+    """Chain-of-thought and program samples of the real model in one batch: every program sample
+    carries its program's status, source and output, and the cost its sandbox time."""
+    from tts_cli.sandbox import STATUSES
+
+    result = cli("ask", "What is 6 times 7?", "-s", "mixed", "-n", "4", "--json", *FAST[:2], "--max-tokens", "64",
+                 "--threads", "2")  # fmt: skip
+    assert result.code == 0, result.err
+    record = json.loads(result.out)
+    programs = [c["program"] for c in record["candidates"] if "program" in c]
+    assert len(programs) == 2 and len(record["candidates"]) == 4
+    for program in programs:
+        assert program["status"] in (*STATUSES, "no-program", "no-answer")
+        assert program["status"] == "no-program" or program["source"]
+    assert record["cost"]["policy"]["generated_tokens"] > 0
+    ran = [p for p in programs if p["status"] not in ("no-program", "unavailable")]
+    assert (record["cost"]["execution_seconds"] > 0) == bool(ran)

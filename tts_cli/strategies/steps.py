@@ -201,9 +201,11 @@ def _run_programs(ctx: SearchContext, texts: Sequence[Optional[str]]) -> list[Op
     if not wanted:
         return out
     started = time.perf_counter()
-    for i, run in zip(wanted, run_programs([texts[i] or "" for i in wanted])):
+    runs = run_programs([texts[i] or "" for i in wanted])
+    if any(run.execution is not None for run in runs):  # no program in any of them: nothing ran
+        ctx.execution_seconds += time.perf_counter() - started
+    for i, run in zip(wanted, runs):
         out[i] = run
-    ctx.execution_seconds += time.perf_counter() - started
     return out
 
 

@@ -46,18 +46,9 @@ def gold_solutions(path: Path, limit: int) -> list[str]:
 
 def pools(cache_dir: Path, model: str) -> dict[str, dict[str, Any]]:
     """The largest cached chain-of-thought pool of ``model`` per question hash (its cache key as ``key``)."""
-    found: dict[str, dict[str, Any]] = {}
-    for line in (cache_dir / "results.jsonl").read_text().splitlines():
-        record = json.loads(line)
-        what = record["what"]
-        if what.get("kind") != "pool" or what["model"]["name"] != model or what.get("samples") is not None:
-            continue
-        if not record["result"].get("texts"):
-            continue
-        current = found.get(what["question"])
-        if current is None or record["result"]["size"] > current["size"]:
-            found[what["question"]] = {**record["result"], "key": record["key"]}
-    return found
+    from judge_pools import cot_pools  # the same pools the judge scores (benchmarks/judge_pools.py)
+
+    return {question: {**result, "key": key} for question, (key, result) in cot_pools(cache_dir, model).items()}
 
 
 def judge_scores(path: Path, judge: str) -> dict[tuple[str, str], list[float]]:

@@ -279,7 +279,8 @@ class LlamaEngine:
             for (head_seq, logits_row), members in zip(heads, groups):
                 prefix = state.prefixes[members[0]]
                 logits = self._logits_rows(logits_row, 1)
-                stats = self._stats(logits, [params[i] for i in members])
+                # one shared row: its signals once, with the largest top-k any member asks for
+                stats = self._stats(logits, [max((params[i] for i in members), key=lambda q: q.signals_top_k)])
                 for k, index in enumerate(members):
                     seq_id = head_seq if k == 0 else self._clone(head_seq, len(prefix), usage)
                     state.running.append(
@@ -389,13 +390,20 @@ class LlamaEngine:
 
     @staticmethod
     def _stats(logits: Any, params: Sequence[SamplingParams]) -> Optional[RowStats]:
-        """Signals of the rows, when any of their sequences records them (one top-k for all)."""
-        top_k = max((p.signals_top_k for p in params), default=0)
-        return row_stats(logits, top_k) if top_k > 0 else None
+        """Signals of the rows whose sequences record them (one top-k for all), else None."""
+        wanted = [row for row, p in enumerate(params) if p.signals_top_k > 0]
+        if not wanted:
+            return None
+        return row_stats(logits, max(params[row].signals_top_k for row in wanted), wanted)
 
     def _accept(self, r: _Running, logits_row: int, logits: Any, stats: Optional[RowStats], stats_row: int) -> None:
         """Sample the next token of ``r`` from ``logits_row`` and update its text, status and trace."""
-        token = int(self._ll.llama_sampler_sample(r.sampler, self._ctx, logits_row))
+        if r.params.temperature <= 0:
+            # llama.cpp's greedy sampler is the first argmax of the row; numpy finds it without
+            # building llama.cpp's 151k-entry candidate array for every sequence at every step
+            token = int(np.argmax(logits[stats_row]))
+        else:
+            token = int(self._ll.llama_sampler_sample(r.sampler, self._ctx, logits_row))
         if r.trace is not None and stats is not None:
             record(r.trace, stats, stats_row, float(logits[stats_row, token]))
         if self.is_end_of_generation(token):

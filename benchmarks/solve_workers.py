@@ -1,7 +1,7 @@
 """`tts solve --workers K` against `--workers 1` on one local engine: problems per hour, accuracy,
 aggregate generated tokens/s against the raw batched-decode ceiling, and peak RSS.
 
-    python benchmarks/solve_workers.py [--policy qwen2.5-coder-0.5b] [--out docs/bench/solve-workers]
+    python benchmarks/solve_workers.py [--policy qwen2.5-coder-0.5b] [--out docs/bench/solve-workers] [--resume]
 
 Runs alone on the machine (two llama.cpp processes on 2 cores slow each other 10-100x). Every arm is
 a real `tts solve` process (under /usr/bin/time for its peak RSS), one after the other in this run, so
@@ -95,13 +95,25 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "bench" / "solve-workers")
     parser.add_argument("--arms", default=",".join(a[0] for a in ARMS))
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the arms already in OUT/arms.jsonl (finished in an earlier, stopped run)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     chosen = set(args.arms.split(","))
     summary: dict = {"policy": args.policy, "max_tokens": args.max_tokens, "threads": args.threads, "arms": {}}
+    finished = args.out / "arms.jsonl"  # one line per finished arm, so --resume can go on after a stop
+    if args.resume and finished.exists():
+        for line in finished.read_text().splitlines():
+            result = json.loads(line)
+            if result["arm"] in chosen:
+                summary["arms"][result["arm"]] = result
+    elif finished.exists():
+        finished.unlink()
     for name, limit, strategy, workers in ARMS:
-        if name in chosen:
+        if name in chosen and name not in summary["arms"]:
             summary["arms"][name] = run_arm(name, limit, strategy, workers, args, args.out)
+            with finished.open("a") as out:
+                out.write(json.dumps(summary["arms"][name]) + "\n")
     # Two ceilings, measured after the arms in the same run: short contexts (one shared 49-token
     # prompt, 128 tokens), and contexts as long as the greedy solves' (distinct prompts of their mean
     # length, their mean generated tokens): attention over longer contexts costs real compute.

@@ -110,3 +110,12 @@ def test_load_engine_refuses_a_truncated_gguf_before_llama_cpp_maps_it(smollm2_p
         truncated.write_bytes(source.read(smollm2_path.stat().st_size // 2))
     with pytest.raises(ModelError, match=r"half\.gguf: truncated GGUF file"):
         load_engine(truncated, name="half", options=EngineOptions(n_ctx=512, n_threads=1))
+
+
+def test_greedy_picks_what_llama_cpps_own_top_1_sampler_picks(smollm2):
+    # greedy tokens come from numpy's argmax of the logits row; llama.cpp's top-k=1 chain is the
+    # reference (ties between float logits are not expected on real text)
+    prompt = smollm2.chat_prompt([{"role": "user", "content": "List four prime numbers and explain why."}])
+    greedy = smollm2.generate([prompt], [SamplingParams(temperature=0.0, max_tokens=32)])[0]
+    top_1 = smollm2.generate([prompt], [SamplingParams(temperature=1.0, top_k=1, max_tokens=32, seed=3)])[0]
+    assert greedy.tokens == top_1.tokens and len(greedy.tokens) > 8

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
 import pytest
+from procs import default_sigint
 from test_store import gguf_bytes, sha256_of
 
 GUARD = ["--policy", "/nonexistent/must-not-be-loaded.gguf"]
@@ -589,12 +590,6 @@ def slow_server() -> Iterator[str]:
         thread.join(5)
 
 
-def _default_sigint() -> None:
-    # A job started in the background inherits SIGINT ignored, and Python then never raises
-    # KeyboardInterrupt; these tests are about what tts does on Ctrl-C, so the child gets the default.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 128 + signal.SIGTERM)])
 def test_models_pull_interrupted_leaves_no_file_and_the_next_pull_completes(
     cli: Tts, tmp_path: Path, slow_server: str, sig: signal.Signals, code: int
@@ -610,7 +605,7 @@ def test_models_pull_interrupted_leaves_no_file_and_the_next_pull_completes(
     cache = tmp_path / "cache"
     environ = {**os.environ, "NO_COLOR": "1", "TTS_CACHE_DIR": str(cache), "TTS_CONFIG_DIR": str(tmp_path / "cfg")}
     args = [sys.executable, "-m", "tts_cli", "models", "pull", "m", "--models", str(models)]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environ, preexec_fn=_default_sigint)
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environ, preexec_fn=default_sigint)
     try:
         deadline = time.time() + 30
         parts: list[Path] = []

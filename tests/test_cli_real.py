@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from procs import default_sigint
 
 pytestmark = pytest.mark.real
 
@@ -124,7 +125,7 @@ def test_solve_interrupted_by_sigint_then_resumed(cli, tmp_path):
     problems.write_text("".join(f"What is {i} + {i}?\n" for i in range(1, 41)))
     out = tmp_path / "out.jsonl"
     args = [sys.executable, "-m", "tts_cli", "solve", str(problems), "-o", str(out), *FAST, "--no-tree", "--max-tokens", "48"]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=default_sigint)
     deadline = time.time() + 120
     while time.time() < deadline and (not out.exists() or len(out.read_text().splitlines()) < 3):
         time.sleep(0.1)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from procs import default_sigint
 from stub_server import Reply, StubServer, completion, default_behaviour
 
 from tts_cli.config import ServerSettings, load_registry
@@ -444,7 +445,8 @@ def test_solve_workers_interrupted_then_resumed(tts, tmp_path):
         out = tmp_path / "out.jsonl"
         args = ["solve", str(problems), "-o", str(out), "--workers", "3", "-p", "srv",
                 "--models", str(models_file(tmp_path, stub.url)), "-q"]
-        proc = subprocess.Popen([sys.executable, "-m", "tts_cli", *args], stderr=subprocess.PIPE, env={**os.environ, "NO_COLOR": "1"})
+        proc = subprocess.Popen([sys.executable, "-m", "tts_cli", *args], stderr=subprocess.PIPE,
+                                env={**os.environ, "NO_COLOR": "1"}, preexec_fn=default_sigint)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and (not out.exists() or len(out.read_text().splitlines()) < 2):
             time.sleep(0.05)

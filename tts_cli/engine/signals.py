@@ -34,7 +34,7 @@ def row_stats(logits: np.ndarray, top_k: int, rows: Optional[Sequence[int]] = No
     """Signals of the ``rows`` of ``logits`` (shape rows × vocabulary; all rows by default).
 
     Row by row on purpose: one row (600 KB for a 151k vocabulary) stays in the CPU cache through
-    the five passes below, where whole-batch temporaries do not (2× slower at 16 rows). Rows not
+    the five passes below, where whole-batch temporaries do not (about 4× slower at 16 rows). Rows not
     asked for are NaN.
     """
     x = np.atleast_2d(np.asarray(logits, dtype=np.float32))

@@ -145,6 +145,24 @@ def test_majority_select_reads_the_signals():
     assert set(chosen.candidates[0].to_dict()["signals"]) >= {"mean_conf", "lowest_conf", "tail_conf"}
 
 
+def test_majority_with_greedy_adds_the_greedy_solution_first_in_the_same_batch():
+    # greedy (seed index -1) says 5, samples alternate 3 and 7: alone they tie (3 wins, the earliest);
+    # with the greedy solution first, a three-way tie goes to it
+    engine = engine_of(lambda i: 5 if i < 0 else (3 if i % 2 == 0 else 7), lambda i: 10.0)
+    from tts_cli.strategies.majority import MajorityOptions
+
+    assert get_strategy("majority").run(context(engine, MajorityOptions(), n=2)).answer == "3"
+    engine.calls.clear()
+    result = get_strategy("majority").run(context(engine, MajorityOptions(with_greedy=True), n=2))
+    assert engine.calls == [3]  # one batch: the greedy solution and the 2 samples
+    assert [c.answer for c in result.candidates] == ["5", "3", "7"] and result.answer == "5"
+    assert result.info["greedy_candidates"] == 1
+    assert result.info["votes"] == [{"answer": "5", "votes": 1}, {"answer": "3", "votes": 1}, {"answer": "7", "votes": 1}]
+    # the samples are the same seeds as without it: 4 samples say 3, 7, 3, 7 and 3 wins over the greedy 5
+    assert get_strategy("majority").run(context(engine, MajorityOptions(with_greedy=True), n=4)).answer == "3"
+    assert get_strategy("majority").make_options({"with_greedy": True}).with_greedy is True
+
+
 # ------------------------------------------------------------------------------ replay
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Optional
 
@@ -21,6 +22,7 @@ from tts_cli.engine.types import SamplingParams
 from tts_cli.errors import ContextOverflowError, ExitStatus, UsageError
 from tts_cli.grading import group_equivalent, majority_answer
 from tts_cli.prompts import MATH
+from tts_cli.solver import solve
 from tts_cli.strategies import SearchConfig, SearchContext, get_strategy
 from tts_cli.tree import SearchTree
 
@@ -757,7 +759,7 @@ def test_cli_selectors_and_replay(tmp_path, data, fake_models, bench_cli):
     "args, message",
     [
         (["--selectors", "best:nonsense"], "--selectors"),
-        (["--strategies", "greedy", "--selectors", "vote"], "needs majority"),
+        (["--strategies", "greedy", "--selectors", "vote"], "needs majority, pot or mixed"),
     ],
 )
 def test_cli_refuses_bad_selectors(tmp_path, data, fake_models, bench_cli, args, message):
@@ -790,6 +792,41 @@ def test_program_and_mixed_rows_read_a_program_pool_and_the_cot_pool(tmp_path, s
     assert rows[("small", "mixed", 4)][0].covered and not rows[("small", "mixed", 1)][0].covered
     first_of_each = rows[("small", "majority", 1)][0].policy_tokens + rows[("small", "pot", 1)][0].policy_tokens
     assert rows[("small", "mixed", 2)][0].policy_tokens == first_of_each > 0
+
+
+def test_greedy_mixed_rows_are_what_mixed_with_greedy_answers_live(tmp_path, sandboxed):
+    """"greedy+mixed/SPEC": the greedy chain of thought and the greedy program join the mixed
+    pool's samples, first, at their cached cost, as ``tts ask -s mixed --with-greedy`` draws them."""
+    engines = {"small": ColdEngine(program_script, name="small")}
+    strategies = ["greedy", "pot-greedy", "mixed"]
+    bench, models = make_bench(tmp_path, strategies, [1, 2, 4], engines=engines, problems=PROBLEMS[:1])
+    bench.plan.selectors = ["vote", "conf-borda"]
+    bench.run(bench.pending())
+    drawn = list(models.engines["small"].calls)
+    rows = by_row(list(bench.outcomes()))
+    assert models.engines["small"].calls == drawn  # the rows drew nothing more
+    assert {key[1] for key in rows} >= {"mixed/vote", "greedy+mixed/vote", "greedy+mixed/conf-borda"}
+    # p1 ("What is 1+1?"): mixed@1 is cot sample 0, "3"; the greedy chain and program both say 2
+    assert rows[("small", "mixed/vote", 1)][0].answer == "3"
+    (joined,) = rows[("small", "greedy+mixed/vote", 1)]
+    assert joined.answer == "2" and joined.covered
+    leads = sum(rows[("small", s, 1)][0].policy_tokens for s in ("greedy", "pot-greedy"))
+    assert joined.policy_tokens == rows[("small", "mixed/vote", 1)][0].policy_tokens + leads
+    for n in (1, 2, 4):
+        live = solve(
+            PROBLEMS[0].question, strategy="mixed", policy=ColdEngine(program_script, name="small"),
+            config=replace(bench.plan.settings.search_config(), n=n), prompts=MATH,
+            options=get_strategy("mixed").make_options({"with_greedy": True}),
+        )  # fmt: skip
+        (row,) = rows[("small", "greedy+mixed/vote", n)]
+        assert (row.answer, row.policy_tokens) == (live.answer, live.cost.policy.generated_tokens)
+        assert live.result.info["greedy_candidates"] == 2
+
+
+def test_the_bench_refuses_with_greedy_and_names_its_rows(tmp_path, data, fake_models, bench_cli):
+    code, out, err = bench_cli(str(data), "--cache-dir", str(tmp_path / "c"), "--with-greedy")
+    assert code == ExitStatus.USAGE and out == "" and "greedy+S/SELECTOR" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_a_replayed_auto_with_program_checks_reads_the_program_pool_and_greedy_program(tmp_path, sandboxed):

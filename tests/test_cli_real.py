@@ -68,6 +68,17 @@ def test_ask_json_has_answer_candidates_and_measured_cost(cli):
     assert [c["text"] for c in again["candidates"]] == [c["text"] for c in data["candidates"]]
 
 
+def test_with_greedy_decodes_the_greedy_solution_in_the_same_batch(cli):
+    result = cli("ask", "What is 2 + 3?", *FAST, "--json", "-s", "majority", "-n", "2", "--with-greedy")
+    assert result.code == 0, result.err
+    data = json.loads(result.out)
+    assert len(data["candidates"]) == 3 and data["info"]["greedy_candidates"] == 1
+    assert sum(v["votes"] for v in data["info"]["votes"]) == sum(c["answer"] is not None for c in data["candidates"])
+    # one batch of three sequences of one prompt: the prompt is evaluated once and copied twice
+    policy = data["cost"]["policy"]
+    assert policy["cached_tokens"] >= 2 * policy["prompt_tokens"] > 0
+
+
 def test_ask_reads_the_question_from_stdin(cli):
     result = cli("ask", "-", *FAST, "--quiet", stdin=b"What is 2 + 3?\n")
     assert result.code == 0 and result.out.strip()

@@ -164,6 +164,21 @@ def test_mixed_alternates_chains_of_thought_and_programs_in_one_batch_and_one_vo
     assert solution.answer == "9" and solution.result.info["votes"][0]["votes"] == 4
 
 
+def test_with_greedy_the_greedy_solution_of_each_kind_comes_first(sandboxed: None) -> None:
+    engine, solution = run("mixed", MixedOptions(with_greedy=True), n=2)
+    assert engine.calls == [4]  # greedy chain, greedy program, then the 2 samples, in one batch
+    candidates = solution.result.candidates
+    assert [c.program is not None for c in candidates] == [False, True, False, True]
+    assert "(cot -1)" in candidates[0].text and "(cot 0)" in candidates[2].text  # -1: temperature 0
+    assert solution.result.info["greedy_candidates"] == 2
+    # pot: the greedy program is program 0; with it, the 18s outnumber the 9 of program 2
+    _, alone = run("pot", PotOptions(), n=3)
+    engine, joined = run("pot", PotOptions(with_greedy=True), n=3)
+    assert engine.calls == [4] and [c.answer for c in joined.result.candidates] == ["18", "18", "18", "9"]
+    assert joined.answer == "18" and joined.result.info["votes"][0]["votes"] == 3
+    assert [c.answer for c in alone.result.candidates] == ["18", "18", "9"] and "greedy_candidates" not in alone.result.info
+
+
 def test_without_a_sandbox_programs_never_run_and_have_no_answer(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ENV_VAR, "off")
     _, solution = run("pot", n=3)

@@ -151,11 +151,11 @@ def subset_result(
     n: int,
     how: str,
     options: Optional[Options] = None,
-    greedy: Optional[dict[str, Any]] = None,
+    leads: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     """What ``strategy`` with ``-n n`` answers from the pool's first n samples, and their cost;
-    with ``greedy`` (a cached greedy run with its trace), the greedy solution is one more candidate,
-    the first, and its cost is added."""
+    ``leads`` (cached greedy runs with their traces: what ``--with-greedy`` decodes) are more
+    candidates, the first ones in their order, and their cost is added."""
     size = pool["size"]
     k = min(n, size)
     answers = list(pool["answers"][:k])
@@ -165,13 +165,16 @@ def subset_result(
     info = get_strategy(strategy)
     signals = {name: values[:k] for name, values in pool_signals(pool).items()}
     everyone: list[Optional[str]] = list(pool["answers"])
-    if greedy is not None:
+    if leads:
         if scores is not None and info.reads_scores:
             raise UsageError("the greedy solution has no verifier score to select by")
-        lead = run_signals(greedy)
-        signals = {name: [lead[name], *values] for name, values in signals.items() if name in lead}
-        answers = [greedy["answer"], *answers]
-        everyone = [greedy["answer"], *everyone]
+        own = [run_signals(run) for run in leads]
+        signals = {
+            name: [*(lead[name] for lead in own), *values]
+            for name, values in signals.items() if all(name in lead for lead in own)
+        }  # fmt: skip
+        answers = [*(run["answer"] for run in leads), *answers]
+        everyone = [*(run["answer"] for run in leads), *everyone]
     count = len(answers)
     chosen_from = Pool(answers, scores, grouping=lambda: prefix_groups(everyone, count), signals=signals)
     index = _choose(info, chosen_from, options)
@@ -187,13 +190,13 @@ def subset_result(
     verifier_flops = sum(pool.get("verifier_flops", [])[:k]) if scored else 0.0
     scoring = pool.get("verifier_seconds", [])
     sampling_seconds = max(0.0, pool["wall_seconds"] - sum(scoring))
-    extra = greedy or {}
+    extra = {key: sum(run.get(key, 0.0) for run in leads) for key in ("policy_tokens", "flops", "wall_seconds")}
     return {
         "answer": answers[index] if index is not None else None,
-        "policy_tokens": policy.generated_tokens + extra.get("policy_tokens", 0),
+        "policy_tokens": policy.generated_tokens + extra["policy_tokens"],
         "verifier_tokens": verifier_tokens,
-        "flops": policy.flops + verifier_flops + extra.get("flops", 0.0),
-        "wall_seconds": sampling_seconds * k / size + (sum(scoring[:k]) if scored else 0.0) + extra.get("wall_seconds", 0.0),
+        "flops": policy.flops + verifier_flops + extra["flops"],
+        "wall_seconds": sampling_seconds * k / size + (sum(scoring[:k]) if scored else 0.0) + extra["wall_seconds"],
     }
 
 

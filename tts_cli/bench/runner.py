@@ -24,6 +24,12 @@ SEARCH_SETTINGS = ("seed", "temperature", "top_p", "budget", "aggregate")
 # it did before options were declared per strategy; a strategy's own options join its key as well.
 KEYED_OPTIONS = ("beam_width", "max_depth", "step_tokens", "iterations", "rounds", "c_puct")
 POOL_SETTINGS = ("seed", "temperature", "top_p")
+GREEDY_RUN = {"cot": "greedy", "program": "pot-greedy"}  # the greedy run of each kind of sample
+
+
+def selects(strategy: str) -> bool:
+    """Whether ``strategy`` chooses among its samples by a ``--select`` selector."""
+    return any(d.name == "select" for d in declarations(get_strategy(strategy).options))
 
 
 class Models(Protocol):
@@ -46,7 +52,7 @@ class BenchPlan:
     budgets: Sequence[int]  # the values of N, ascending
     settings: Any  # SearchSettings: sampling and search options shared by every run
     fixed: dict[str, list[int]] = field(default_factory=dict)  # strategy -> its own values of N ("auto@16")
-    selectors: Sequence[str] = ()  # --selectors: each evaluated on the same pools (rows "majority/SPEC")
+    selectors: Sequence[str] = ()  # --selectors: each evaluated on the same pools (rows "majority/SPEC", ...)
     replay: bool = False  # --replay: strategies that draw only full solutions run on the cached samples
 
     def replayed(self, strategy: str) -> bool:
@@ -95,22 +101,34 @@ class BenchPlan:
 
     def pool_rows(self, kind: str = "cot") -> list[tuple[str, str, int, Optional[str]]]:
         """(row label, strategy, N, selector spec) of every row read from a pool of ``kind``
-        (the rows of a "mixed" strategy come with the program pool, the last one it needs)."""
-        rows: list[tuple[str, str, int, Optional[str]]] = [
-            (s, s, n, None) for s in self.pooled if pool_kinds(get_strategy(s).samples)[-1] == kind
-            for n in self.budgets_for(s)
-        ]  # fmt: skip
-        if kind == "cot" and self.selectors and "majority" in self.pooled:
-            rows += [(f"majority/{spec}", "majority", n, spec) for spec in self.selectors for n in self.budgets_for("majority")]
-            if "greedy" in self.strategies:  # the greedy solution as one more candidate, with its signals
+        (the rows of a "mixed" strategy come with the program pool, the last one it needs).
+
+        With --selectors, each strategy that selects (majority, pot, mixed) gets a row per selector,
+        "S/SPEC", and, where the greedy runs of its kinds of sample are benched too, "greedy+S/SPEC":
+        the greedy solutions are candidates as well (what ``--with-greedy`` does live)."""
+        rows: list[tuple[str, str, int, Optional[str]]] = []
+        for s in self.pooled:
+            if pool_kinds(get_strategy(s).samples)[-1] != kind:
+                continue
+            sizes = self.budgets_for(s)
+            rows += [(s, s, n, None) for n in sizes]
+            if not self.selectors or not selects(s):
+                continue
+            rows += [(f"{s}/{spec}", s, n, spec) for spec in self.selectors for n in sizes]
+            if all(lead in self.strategies for lead in self.leads(s)):
                 from tts_cli.selection import parse_selector
 
                 rows += [
-                    (f"greedy+majority/{spec}", "majority", n, spec)
+                    (f"greedy+{s}/{spec}", s, n, spec)
                     for spec in self.selectors if parse_selector(spec).needs != "judge"
-                    for n in self.budgets_for("majority")
+                    for n in sizes
                 ]  # fmt: skip
         return rows
+
+    @staticmethod
+    def leads(strategy: str) -> list[str]:
+        """The greedy runs that join ``strategy``'s samples in its "greedy+" rows: one per kind."""
+        return [GREEDY_RUN[kind] for kind in pool_kinds(get_strategy(strategy).samples)]
 
     def options(self, strategy: str, n: int) -> Options:
         """The strategy's options at N: one that may not exceed N is lowered to it."""
@@ -425,13 +443,14 @@ class Bench:
             options = plan.options(strategy, n)
             if spec is not None:
                 options = get_strategy(strategy).make_options({"select": spec})
-            greedy = None
+            leads: list[dict[str, Any]] = []
             if label.startswith("greedy+"):
-                greedy = self._cached(self._run_task(task.model, task.problem, "greedy", 1))
-                if greedy is None:
+                found = [self._cached(self._run_task(task.model, task.problem, lead, 1)) for lead in plan.leads(strategy)]
+                if any(run is None for run in found):
                     return None
-            values = subset_result(result, strategy, n, plan.settings.aggregate, options, greedy)
-            values["drawn"] = list(result["answers"][: min(n, result["size"])]) + ([greedy["answer"]] if greedy else [])
+                leads = [run for run in found if run is not None]
+            values = subset_result(result, strategy, n, plan.settings.aggregate, options, leads)
+            values["drawn"] = list(result["answers"][: min(n, result["size"])]) + [run["answer"] for run in leads]
             return values
         return result
 

@@ -73,7 +73,7 @@ def bench(
     from tts_cli.bench.cache import ResultCache
     from tts_cli.bench.report import print_table, require_matplotlib, write_json
     from tts_cli.bench.rows import build_rows, mark_pareto
-    from tts_cli.bench.runner import Bench, BenchPlan
+    from tts_cli.bench.runner import Bench, BenchPlan, selects
     from tts_cli.cli.runtime import ModelLoader
     from tts_cli.env import Environment
     from tts_cli.errors import ExitStatus
@@ -106,8 +106,13 @@ def bench(
     directory = cache_dir if cache_dir is not None else tts_cache_dir() / "bench"
     cache = ResultCache.open(directory)
     selector_specs = parse_selectors(selectors) if selectors else []
-    if selector_specs and "majority" not in strategy_names:
-        raise _usage("--selectors needs majority in --strategies (selectors choose among its pool's samples)")
+    if selector_specs and not any(selects(name) for name in strategy_names):
+        raise _usage("--selectors needs majority, pot or mixed in --strategies (selectors choose among their samples)")
+    if settings.options.get("with_greedy"):
+        raise _usage(
+            "--with-greedy is for tts ask/solve; the bench reports it as the rows greedy+S/SELECTOR "
+            "(--selectors, with greedy and, for programs, pot-greedy in --strategies)"
+        )
     plan = BenchPlan(
         problems, list(policies.values()), strategy_names, sizes, settings, fixed, selectors=selector_specs, replay=replay
     )

@@ -9,13 +9,14 @@ from typing import Any, Optional
 from tts_cli.strategies.base import Pool, SearchContext, SearchResult, finish, options_of, pool_of
 from tts_cli.strategies.options import Options
 from tts_cli.strategies.registry import register
-from tts_cli.strategies.selecting import select_among, select_by_option, select_option
-from tts_cli.strategies.steps import sample_full
+from tts_cli.strategies.selecting import select_among, select_by_option, select_option, with_greedy_option
+from tts_cli.strategies.steps import COT, Draw, greedy_draws, greedy_info, sample_draws
 
 
 @dataclass(frozen=True)
 class MajorityOptions(Options):
     select: str = select_option("vote")
+    with_greedy: bool = with_greedy_option()
 
 
 def select_live(pool: Pool, options: MajorityOptions, info: dict[str, Any]) -> Optional[int]:
@@ -32,9 +33,10 @@ def select_live(pool: Pool, options: MajorityOptions, info: dict[str, Any]) -> O
 )
 def run(ctx: SearchContext) -> SearchResult:
     options = options_of(ctx, MajorityOptions)
-    candidates = [s.candidate for s in sample_full(ctx, ctx.config.n)]
+    draws = greedy_draws([COT], options.with_greedy) + [Draw(COT, i) for i in range(ctx.config.n)]
+    candidates = [s.candidate for s in sample_draws(ctx, draws)]
     pool = pool_of(candidates)
-    info: dict[str, Any] = {"select": options.select}
+    info: dict[str, Any] = {"select": options.select, **greedy_info(draws)}
     chosen = select_live(pool, options, info)
     info["votes"] = [{"answer": candidates[g[0]].answer, "votes": len(g)} for g in pool.groups]
     return finish(ctx, candidates, chosen, info)

@@ -12,13 +12,14 @@ from tts_cli.strategies.base import SearchContext, SearchResult, options_of
 from tts_cli.strategies.options import Options
 from tts_cli.strategies.pot import vote_over
 from tts_cli.strategies.registry import register
-from tts_cli.strategies.selecting import select_by_option, select_option
-from tts_cli.strategies.steps import COT, PROGRAM, Draw, sample_draws
+from tts_cli.strategies.selecting import select_by_option, select_option, with_greedy_option
+from tts_cli.strategies.steps import COT, PROGRAM, Draw, greedy_draws
 
 
 @dataclass(frozen=True)
 class MixedOptions(Options):
     select: str = select_option("vote")
+    with_greedy: bool = with_greedy_option()
 
 
 def mixed_draws(n: int) -> list[Draw]:
@@ -35,4 +36,5 @@ def mixed_draws(n: int) -> list[Draw]:
 )
 def run(ctx: SearchContext) -> SearchResult:
     options = options_of(ctx, MixedOptions)
-    return vote_over(ctx, [s.candidate for s in sample_draws(ctx, mixed_draws(ctx.config.n))], options.select)
+    draws = greedy_draws([COT, PROGRAM], options.with_greedy) + mixed_draws(ctx.config.n)
+    return vote_over(ctx, draws, options.select)

@@ -7,26 +7,28 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 from tts_cli.strategies.base import Candidate, SearchContext, SearchResult, finish, options_of, pool_of
 from tts_cli.strategies.options import Options
 from tts_cli.strategies.registry import register
-from tts_cli.strategies.selecting import select_among, select_by_option, select_option
-from tts_cli.strategies.steps import PROGRAM, Draw, sample_draws, sample_full
+from tts_cli.strategies.selecting import select_among, select_by_option, select_option, with_greedy_option
+from tts_cli.strategies.steps import PROGRAM, Draw, greedy_draws, greedy_info, sample_draws
 
 
 @dataclass(frozen=True)
 class PotOptions(Options):
     select: str = select_option("vote")
+    with_greedy: bool = with_greedy_option()
 
 
-def vote_over(ctx: SearchContext, candidates: list[Candidate], select: str) -> SearchResult:
-    """The end of a sampling strategy with program samples: ``select`` chooses among the
-    candidates; ``info`` holds the programs' statuses and the vote (each group's votes, and how
+def vote_over(ctx: SearchContext, draws: Sequence[Draw], select: str) -> SearchResult:
+    """A sampling strategy with program samples: the ``draws`` in one batch, then ``select``
+    chooses among them; ``info`` holds the programs' statuses and the vote (each group's votes, and how
     many of them are programs)."""
+    candidates = [s.candidate for s in sample_draws(ctx, draws)]
     pool = pool_of(candidates)
-    info: dict[str, Any] = {"select": select, **program_info(candidates)}
+    info: dict[str, Any] = {"select": select, **greedy_info(draws), **program_info(candidates)}
     chosen = select_among(pool, select, info)
     info["votes"] = [
         {
@@ -72,4 +74,5 @@ def run_greedy(ctx: SearchContext) -> SearchResult:
 )
 def run(ctx: SearchContext) -> SearchResult:
     options = options_of(ctx, PotOptions)
-    return vote_over(ctx, [s.candidate for s in sample_full(ctx, ctx.config.n, kind=PROGRAM)], options.select)
+    draws = greedy_draws([PROGRAM], options.with_greedy) + [Draw(PROGRAM, i) for i in range(ctx.config.n)]
+    return vote_over(ctx, draws, options.select)

@@ -29,6 +29,13 @@ def select_option(default: str) -> Any:
     )  # fmt: skip
 
 
+def with_greedy_option() -> Any:
+    return option(
+        False, "--with-greedy",
+        help="Also decode the greedy solution (one of each kind sampled) in the same batch, as one more candidate.",
+    )  # fmt: skip
+
+
 def select_among(pool: Pool, select: str, info: Optional[dict[str, Any]] = None) -> Optional[int]:
     """The sample ``select`` chooses; where the samples lack the signal it reads (an engine that
     records none, e.g. a server), the plain vote, noted in ``info["select_fallback"]``."""

@@ -120,6 +120,18 @@ class Draw:
     greedy: bool = False
 
 
+def greedy_draws(kinds: Sequence[str], wanted: bool = True) -> list[Draw]:
+    """One greedy draw of each kind (none unless ``wanted``): the ``--with-greedy`` candidates, drawn
+    first so that a tied vote goes to the greedy solution."""
+    return [Draw(kind, 0, greedy=True) for kind in kinds] if wanted else []
+
+
+def greedy_info(draws: Sequence[Draw]) -> dict[str, Any]:
+    """For a result's ``info``: how many of the candidates (the first ones) are greedy solutions."""
+    count = sum(1 for d in draws if d.greedy)
+    return {"greedy_candidates": count} if count else {}
+
+
 def sample_full(
     ctx: SearchContext,
     n: int,

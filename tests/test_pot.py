@@ -171,6 +171,8 @@ def test_with_greedy_the_greedy_solution_of_each_kind_comes_first(sandboxed: Non
     assert [c.program is not None for c in candidates] == [False, True, False, True]
     assert "(cot -1)" in candidates[0].text and "(cot 0)" in candidates[2].text  # -1: temperature 0
     assert solution.result.info["greedy_candidates"] == 2
+    labels = [step_label(node, width=40).plain for node in solution.tree.nodes[1:]]
+    assert ["greedy ·" in label for label in labels] == [True, True, False, False]  # marked in the live tree
     # pot: the greedy program is program 0; with it, the 18s outnumber the 9 of program 2
     _, alone = run("pot", PotOptions(), n=3)
     engine, joined = run("pot", PotOptions(with_greedy=True), n=3)

@@ -30,7 +30,7 @@ def step_label(node: Node, width: int = 60) -> Text:
     style = STYLES.get(node.status, "")
     label = Text(f"{MARKS.get(node.status, '·')} ", style=style)
     label.append(first_line or "(empty step)", style=style)
-    details = []
+    details = ["greedy"] if node.meta.get("greedy") else []
     if node.score is not None:
         details.append(f"score {node.score:.2f}")
     if "confidence" in node.meta:

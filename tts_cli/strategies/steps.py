@@ -180,7 +180,7 @@ def sample_draws(ctx: SearchContext, draws: Sequence[Draw], *, monitor: Optional
     completions, costs = generate(ctx, [prompts[d.kind] for d in draws], params, monitor=watched)
     runs = _run_programs(ctx, [c.text if d.kind == PROGRAM else None for d, c in zip(draws, completions)])
     samples = []
-    for completion, cost, run in zip(completions, costs, runs):
+    for completion, cost, run, sampling in zip(completions, costs, runs, params):
         stopped = completion.finish_reason == "stopped"
         if run is not None:
             answer, done = run.answer, run.answer is not None
@@ -193,6 +193,8 @@ def sample_draws(ctx: SearchContext, draws: Sequence[Draw], *, monitor: Optional
             trace=completion.trace, program=run,
         )  # fmt: skip
         meta: dict[str, Any] = {"finish_reason": completion.finish_reason}
+        if sampling.temperature <= 0:  # shown in the live tree: which candidates are greedy solutions
+            meta["greedy"] = True
         if run is not None:
             meta["program"] = run.to_dict()
         elif "tail_conf" in candidate.signals:  # shown in the live tree

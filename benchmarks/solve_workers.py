@@ -102,11 +102,10 @@ def main() -> None:
     chosen = set(args.arms.split(","))
     summary: dict = {"policy": args.policy, "max_tokens": args.max_tokens, "threads": args.threads, "arms": {}}
     finished = args.out / "arms.jsonl"  # one line per finished arm, so --resume can go on after a stop
-    if args.resume and finished.exists():
+    if args.resume and finished.exists():  # every finished arm is in the summary; --arms says what to run
         for line in finished.read_text().splitlines():
             result = json.loads(line)
-            if result["arm"] in chosen:
-                summary["arms"][result["arm"]] = result
+            summary["arms"][result["arm"]] = result
     elif finished.exists():
         finished.unlink()
     for name, limit, strategy, workers in ARMS:

@@ -6,7 +6,7 @@ set -e
 cd "$(dirname "$0")/.."
 tts bench ../shared/data/math500_dev.jsonl --limit "${LIMIT:-40}" \
     --strategies greedy,majority,auto@8 --samples 1,2,4,8 \
-    --selectors conf-borda,conf-vote,conf-filter \
+    --selectors vote,conf-borda,conf-vote,conf-filter \
     -p qwen2.5-coder-1.5b --max-tokens 1024 --ctx 32768 --workers 2 --replay \
     --cache-dir docs/bench/cache-math --json docs/bench/math-signals.json \
     --per-problem docs/bench/math-signals.jsonl "$@"

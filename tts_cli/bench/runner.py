@@ -18,13 +18,14 @@ from tts_cli.errors import ConfigError, ModelError, TTSError
 from tts_cli.strategies import Options, get_strategy
 from tts_cli.strategies.options import declarations
 from tts_cli.strategies.registry import flag_values
+from tts_cli.strategies.steps import COT, PROGRAM
 
 SEARCH_SETTINGS = ("seed", "temperature", "top_p", "budget", "aggregate")
 # Cache format 1 keys every search run by these strategy options, whichever strategy reads them, as
 # it did before options were declared per strategy; a strategy's own options join its key as well.
 KEYED_OPTIONS = ("beam_width", "max_depth", "step_tokens", "iterations", "rounds", "c_puct")
 POOL_SETTINGS = ("seed", "temperature", "top_p")
-GREEDY_RUN = {"cot": "greedy", "program": "pot-greedy"}  # the greedy run of each kind of sample
+GREEDY_RUN = {COT: "greedy", PROGRAM: "pot-greedy"}  # the greedy run of each kind of sample
 
 
 def selects(strategy: str) -> bool:

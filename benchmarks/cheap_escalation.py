@@ -17,7 +17,7 @@ evaluated), as a live run does.
 
 It prints two things. **Chosen on problems 1-20** (the most accurate rule there within the budget,
 then the cheapest), with its accuracy per slice, and how the held-out accuracy spreads over all the
-rules that tie on 1-20: that is the honest estimate. **Best over all 60** (the old report): an upper
+rules that tie on 1-20: that is the honest estimate. **Best over all problems** (the old report): an upper
 bound for the family, since it has seen the held-out problems.
 """
 

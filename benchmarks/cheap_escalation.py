@@ -76,6 +76,8 @@ def load(cache: Path, data: Path, limit: int) -> list[dict[str, Any]]:
             "gold": problem.gold, "greedy": found[(q, "run", "greedy")], "program": found[(q, "run", "pot-greedy")],
             "C": found[(q, "pool", "cot")], "P": found[(q, "pool", "program")],
         })  # fmt: skip
+        # summarized once here: every rule reads them
+        problems[-1]["signals"] = {kind: run_signals(problems[-1][kind]) for kind in ("greedy", "program")}
     return problems
 
 
@@ -94,14 +96,14 @@ def escalate(p: dict[str, Any], rule: Rule) -> tuple[Optional[str], int, int]:
     head, tail = p[rule.first], p[second]
     tokens = head["policy_tokens"]
     evaluated = prompt_tokens(head) + tokens
-    if head["answer"] is not None and run_signals(head).get(rule.gate_signal, float("-inf")) >= rule.gate:
+    if head["answer"] is not None and p["signals"][rule.first].get(rule.gate_signal, float("-inf")) >= rule.gate:
         return head["answer"], tokens, evaluated
     tokens += tail["policy_tokens"]
     evaluated += prompt_tokens(tail) + tail["policy_tokens"]
     chain, program = p["greedy"]["answer"], p["program"]["answer"]
     if same(chain, program):
         return chain, tokens, evaluated
-    if chain is not None and run_signals(p["greedy"]).get("lowest_conf", float("-inf")) >= rule.chain_gate:
+    if chain is not None and p["signals"]["greedy"].get("lowest_conf", float("-inf")) >= rule.chain_gate:
         return chain, tokens, evaluated
     candidates, drawn = [chain, program], {"C": 0, "P": 0}
     for kind in itertools.islice(itertools.cycle(rule.kinds), rule.kmax):
@@ -132,7 +134,7 @@ def rules(problems: list[dict[str, Any]]) -> list[Rule]:
         for tail in tails
     ]
     for signal in GATE_SIGNALS:
-        values = sorted(run_signals(p["program"]).get(signal, 0.0) for p in problems[:DEV])[::2]
+        values = sorted(p["signals"]["program"].get(signal, 0.0) for p in problems[:DEV])[::2]
         for gate in (float("inf"), *values):
             for chain_gate in (float("inf"), 12.0, 11.0, 10.5, 10.0):
                 found += [Rule("program", signal, gate, chain_gate, *tail) for tail in tails]

@@ -40,6 +40,7 @@ from cheap_escalation import load, same  # noqa: E402
 
 from tts_cli.batch import complete_lines  # noqa: E402
 from tts_cli.bench.pool import run_signals  # noqa: E402
+from tts_cli.bench.signal_quality import auroc  # noqa: E402
 from tts_cli.cli.bench_cmd import read_problems  # noqa: E402
 from tts_cli.grading import answers_equivalent  # noqa: E402
 from tts_cli.prompts import prompt_set  # noqa: E402
@@ -105,14 +106,6 @@ def scorer(model: str, threads: Optional[int]) -> Score:
         return binary_score(row[: len(good)], row[len(good) :]), len(prompt)
 
     return score
-
-
-def auroc(scores: list[float], right: list[bool]) -> Optional[float]:
-    pos = [s for s, r in zip(scores, right) if r]
-    neg = [s for s, r in zip(scores, right) if not r]
-    if not pos or not neg:
-        return None
-    return sum((p > n) + 0.5 * (p == n) for p in pos for n in neg) / len(pos) / len(neg)
 
 
 def fmt(value: Optional[float]) -> str:

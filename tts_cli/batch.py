@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import tempfile
 from dataclasses import dataclass, field, replace
@@ -11,10 +12,12 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO, Iterable, Iterator, Optional, Union
 
 from tts_cli.errors import InputError, OutputError
-from tts_cli.questions import reject_binary, validate_question
+from tts_cli.questions import LETTERS, Question, make_question, reject_binary
 
 QUESTION_FIELDS = ("question", "problem")
 ID_FIELDS = ("id", "unique_id")
+CHOICE_FIELDS = ("choices", "options")  # a list of option texts, or of "A)…" strings
+GOLD_FIELDS = ("answer", "correct", "gold")  # for a choice: an index, a letter or the option's text
 
 Id = Union[str, int]
 ErrorKey = tuple[Id, Optional[int]]  # (id, line) of an error record
@@ -25,7 +28,12 @@ class Problem:
     line: int  # 1-based line number in the input
     id: Union[str, int]
     question: str
-    gold: Optional[str] = None
+    gold: Optional[str] = None  # for a multiple-choice question: the letter of the right option
+    choices: tuple[str, ...] = ()
+
+    def asked(self) -> Question:
+        """The question as the solver takes it: its text and its options."""
+        return Question(self.question, self.choices)
 
 
 @dataclass
@@ -69,9 +77,9 @@ def _refusing_binary(lines: Iterable[bytes], source: str) -> Iterator[bytes]:
 def parse_lines(lines: Iterable[bytes]) -> Iterator[Union[Problem, BadLine]]:
     """Problems from plain text (one question per line) or JSONL (objects with ``question`` or
     ``problem``, optional ``id`` and gold ``answer``). The format is decided by the first
-    non-empty line; blank lines are skipped; every malformed line yields a BadLine."""
-    from tts_cli.grading import extract_gold
-
+    non-empty line; blank lines are skipped; every malformed line yields a BadLine. A question
+    with options (a ``choices`` or ``options`` list, or options written in its text) has them in
+    ``Problem.choices`` and its gold answer as the right option's letter."""
     is_jsonl: Optional[bool] = None
     seen: set[Union[str, int]] = set()
     for number, raw in enumerate(lines, start=1):
@@ -86,7 +94,7 @@ def parse_lines(lines: Iterable[bytes]) -> Iterator[Union[Problem, BadLine]]:
         if is_jsonl is None:
             is_jsonl = text.startswith("{")
         try:
-            problem = _parse_json(number, text, extract_gold) if is_jsonl else _parse_text(number, text)
+            problem = _parse_json(number, text) if is_jsonl else _parse_text(number, text)
         except InputError as exc:
             yield BadLine(number, number, f"line {number}: {exc}")
             continue
@@ -98,10 +106,11 @@ def parse_lines(lines: Iterable[bytes]) -> Iterator[Union[Problem, BadLine]]:
 
 
 def _parse_text(number: int, text: str) -> Problem:
-    return Problem(line=number, id=number, question=validate_question(text, f"line {number}"))
+    question = make_question(text, source=f"line {number}")
+    return Problem(line=number, id=number, question=question.text, choices=question.choices)
 
 
-def _parse_json(number: int, text: str, extract_gold: Any) -> Problem:
+def _parse_json(number: int, text: str) -> Problem:
     try:
         record = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -120,15 +129,50 @@ def _parse_json(number: int, text: str, extract_gold: Any) -> Problem:
                 raise InputError(f"'{key}' must be a string or an integer")
             problem_id = record[key]
             break
-    gold = record.get("answer")
-    if gold is not None and not isinstance(gold, (str, int, float)):
-        raise InputError("'answer' must be a string or a number")
+    question = make_question(record[field], _choices_of(record), source=f"line {number}")
+    gold_field = next((f for f in GOLD_FIELDS if record.get(f) is not None), None)
+    gold = record[gold_field] if gold_field is not None else None
+    if gold is not None and (not isinstance(gold, (str, int, float)) or isinstance(gold, bool)):
+        raise InputError(f"'{gold_field}' must be a string or a number")
     return Problem(
-        line=number,
-        id=problem_id,
-        question=validate_question(record[field], f"line {number}"),
-        gold=extract_gold(str(gold)) if gold is not None else None,
-    )
+        line=number, id=problem_id, question=question.text, gold=_gold_of(question, gold, gold_field),
+        choices=question.choices,
+    )  # fmt: skip
+
+
+def _choices_of(record: dict[str, Any]) -> tuple[str, ...]:
+    """The options of a JSONL record: ``choices``/``options`` as texts, their ``A)`` markers (in
+    order from A) taken off."""
+    field = next((f for f in CHOICE_FIELDS if f in record), None)
+    if field is None:
+        return ()
+    values = record[field]
+    if not isinstance(values, list) or not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in values):
+        raise InputError(f"'{field}' must be a list of strings")
+    texts = [str(v).strip() for v in values]
+    marked = [_MARKED.match(t) for t in texts]
+    if texts and all(m is not None and m.group(1).upper() == LETTERS[i] for i, m in enumerate(marked) if i < len(LETTERS)):
+        texts = [t[m.end() :].strip() for t, m in zip(texts, marked) if m is not None]
+    return tuple(texts)
+
+
+_MARKED = re.compile(r"^\(?([A-Za-z])[).:]\s*")
+
+
+def _gold_of(question: Question, gold: Any, field: Optional[str]) -> Optional[str]:
+    """The gold answer: GSM8K's ``#### n`` and MATH's boxed answer are understood; for a question
+    with options, the right option's letter (from an index, a letter or the option's text)."""
+    from tts_cli.grading.forms import form_of
+
+    if gold is None:
+        return None
+    found = form_of(question).gold(gold)
+    if found is None and question.choices:
+        raise InputError(
+            f"'{field}' ({gold!r}) names none of the {len(question.choices)} options "
+            f"(an index from 0, a letter A-{question.letters[-1]} or an option's text)"
+        )
+    return found
 
 
 @dataclass

@@ -13,6 +13,8 @@ class PromptSet:
     system: str
     user_template: str = "{question}"
     examples: tuple[tuple[str, str], ...] = ()  # few-shot (question, answer) turns before the question
+    # the set a multiple-choice question is asked with instead (None: this one, options and all)
+    for_choices: Optional["PromptSet"] = None
 
     def messages(self, question: str) -> list[dict[str, str]]:
         shots = [
@@ -27,6 +29,18 @@ class PromptSet:
         ]
 
 
+# A multiple-choice question: the user message holds the question and its lettered options
+# (questions.Question.prompt_text); the answer is the letter, boxed like a math answer so that the
+# same step format, stop rules and verifiers apply.
+CHOICE = PromptSet(
+    system=(
+        "Answer the multiple-choice question. Think step by step: write each step as a short "
+        "paragraph that starts with '## Step N:', and separate steps with a blank line. Work out "
+        "the answer first, then compare it with every option. After the last step, give the letter "
+        "of the correct option as: Therefore, the final answer is $\\boxed{LETTER}$."
+    ),
+)
+
 MATH = PromptSet(
     system=(
         "Solve the math problem step by step. Write each step as a short paragraph that starts "
@@ -34,6 +48,7 @@ MATH = PromptSet(
         "After the last step, give the final answer as: "
         "Therefore, the final answer is $\\boxed{ANSWER}$."
     ),
+    for_choices=CHOICE,
 )
 
 # --- program-of-thought: the policy writes a program, the sandbox runs it ---------------------
@@ -127,6 +142,7 @@ PROGRAM = PromptSet(
 
 PROMPT_SETS: dict[str, PromptSet] = {
     "math": MATH,
+    "choice": CHOICE,
     "program": PROGRAM,
     "program-plain": PROGRAM_PLAIN,
     "program-zero-shot": PROGRAM_ZERO_SHOT,
@@ -194,4 +210,5 @@ def critique_finds_error(critique: str) -> bool:
 
 def prompt_set(name: str = "math", system_override: Optional[str] = None) -> PromptSet:
     base = PROMPT_SETS[name]
-    return replace(base, system=system_override) if system_override else base
+    # the user's own system prompt is used for every question, options shown the same way
+    return replace(base, system=system_override, for_choices=None) if system_override else base

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
 from tts_cli.cost import Cost
 from tts_cli.engine.types import Engine
 from tts_cli.errors import ContextOverflowError
+from tts_cli.grading.forms import FreeForm, form_of
 from tts_cli.prompts import PromptSet
+from tts_cli.questions import Question
 from tts_cli.strategies import Options, SearchConfig, SearchContext, SearchResult, StrategyInfo, get_strategy
 from tts_cli.tree import SearchTree
 from tts_cli.verifiers.base import Verifier
@@ -22,14 +24,21 @@ class Solution:
     result: SearchResult
     tree: SearchTree
     cost: Cost
+    form: FreeForm = field(default_factory=FreeForm)  # the kind of answer: how it is shown and described
 
     @property
     def answer(self) -> Optional[str]:
         return self.result.answer
 
+    @property
+    def shown_answer(self) -> str:
+        """The answer as a person reads it: ``B) 5 cents``, ``steel``, ``72``, or ``(no answer)``."""
+        return self.form.shown(self.answer)
+
     def to_dict(self, *, include_tree: bool = True) -> dict[str, Any]:
         data: dict[str, Any] = {
             "question": self.question,
+            **self.form.describe(self.answer),
             "answer": self.answer,
             "strategy": self.strategy,
             "chosen": self.result.chosen,
@@ -44,7 +53,7 @@ class Solution:
 
 
 def solve(
-    question: str,
+    question: Union[str, Question],
     *,
     strategy: Union[str, StrategyInfo],
     policy: Engine,
@@ -55,7 +64,14 @@ def solve(
     options: Optional[Options] = None,
 ) -> Solution:
     """Answer ``question`` with ``strategy`` (a registered name, or an unregistered StrategyInfo);
-    ``options``: the strategy's own options (None: its defaults)."""
+    ``options``: the strategy's own options (None: its defaults). A ``Question`` with choices is
+    asked with its lettered options (``prompts.for_choices``) and answered with a letter; a plain
+    string is taken as it is (``questions.make_question`` finds options written in a text)."""
+    asked = question if isinstance(question, Question) else Question(question)
+    form = form_of(asked)
+    text = asked.prompt_text()
+    if asked.choices and prompts.for_choices is not None:
+        prompts = prompts.for_choices
     info = get_strategy(strategy) if isinstance(strategy, str) else strategy
     started = time.perf_counter()
     policy_before = policy.usage.snapshot()
@@ -63,15 +79,16 @@ def solve(
     verifier_before = verifier_usage.snapshot() if verifier_usage is not None else None
     verifier_execution = getattr(verifier, "execution_seconds", 0.0)
 
-    prompt = policy.chat_prompt(prompts.messages(question))
+    prompt = policy.chat_prompt(prompts.messages(text))
     if len(prompt) + 16 >= policy.context_length:
         raise ContextOverflowError(
             f"the question takes {len(prompt)} tokens, more than the {policy.context_length}-token "
             "context leaves room for; shorten it or raise --ctx"
         )
-    tree = tree or SearchTree(question)
+    tree = tree or SearchTree(text)
     ctx = SearchContext(
-        question=question, prompt=prompt, policy=policy, config=config, tree=tree, verifier=verifier, options=options
+        question=text, prompt=prompt, policy=policy, config=config, tree=tree, verifier=verifier, options=options,
+        form=form,
     )
     result = info.run(ctx)
     cost = Cost(
@@ -80,4 +97,4 @@ def solve(
         wall_seconds=time.perf_counter() - started,
         execution_seconds=ctx.execution_seconds + getattr(verifier, "execution_seconds", 0.0) - verifier_execution,
     )
-    return Solution(question=question, strategy=info.name, result=result, tree=tree, cost=cost)
+    return Solution(question=text, strategy=info.name, result=result, tree=tree, cost=cost, form=form)

@@ -14,7 +14,7 @@ from tts_cli.units import human_count
 PARETO = "★"
 TSV_COLUMNS = (
     "model", "strategy", "n", "accuracy", "ci_low", "ci_high", "problems", "errors", "policy_tokens",
-    "verifier_tokens", "flops", "wall_seconds", "pareto", "coverage",
+    "verifier_tokens", "flops", "wall_seconds", "pareto", "coverage", "no_answer",
 )  # fmt: skip
 
 
@@ -34,7 +34,7 @@ def rich_table(rows: Sequence[Row]) -> Any:
     from rich.table import Table
 
     table = Table(header_style="bold", show_edge=False, pad_edge=False)
-    headers = ["model", "strategy", "N", "accuracy (95% CI)", "pass@N", "policy tok", "verifier tok", "FLOPs", "wall s", PARETO]
+    headers = ["model", "strategy", "N", "accuracy (95% CI)", "pass@N", "no answer", "policy tok", "verifier tok", "FLOPs", "wall s", PARETO]
     with_errors = any(r.errors for r in rows)
     if with_errors:
         headers.insert(4, "errors")
@@ -49,6 +49,7 @@ def rich_table(rows: Sequence[Row]) -> Any:
             str(row.n),
             f"{100 * row.accuracy:.1f}% ({100 * low:.1f}–{100 * high:.1f})",
             f"{100 * row.coverage:.1f}%",
+            f"{100 * row.unanswered:.1f}%",
             f"{row.policy_tokens:.0f}",
             f"{row.verifier_tokens:.0f}",
             human_count(row.flops),

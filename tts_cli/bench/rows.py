@@ -26,6 +26,7 @@ class Row:
     problems: int = 0
     correct: int = 0
     covered: int = 0  # pass@N: problems where some sample it drew was right
+    unanswered: float = 0.0  # the mean share of drawn samples with no answer (a run: of its answers)
     errors: int = 0
     policy_tokens: float = 0.0  # means per problem
     verifier_tokens: float = 0.0
@@ -60,6 +61,7 @@ class Row:
             "ci_low": low,
             "ci_high": high,
             "coverage": self.coverage,
+            "no_answer": self.unanswered,
             "policy_tokens": self.policy_tokens,
             "verifier_tokens": self.verifier_tokens,
             "flops": self.flops,
@@ -97,6 +99,7 @@ def build_rows(outcomes: Iterable[Any], strategy_order: Optional[Sequence[str]] 
             row.verifier_tokens = _mean(o.verifier_tokens for o in ran)
             row.flops = _mean(o.flops for o in ran)
             row.wall_seconds = _mean(o.wall_seconds for o in ran)
+            row.unanswered = _mean(o.unanswered or 0.0 for o in ran)
             row.selection = ran[0].selection
             decisions = [str(o.route.get("decision")) for o in ran if getattr(o, "route", None)]
             if decisions:

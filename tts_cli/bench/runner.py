@@ -176,6 +176,20 @@ class Outcome:
     error: Optional[str] = None
     route: Optional[dict[str, Any]] = None
     covered: Optional[bool] = None  # pass@N: some sample it drew had a right answer
+    unanswered: Optional[float] = None  # the share of the samples it drew with no answer (a run: its answer)
+
+
+def question_key(problem: Problem) -> dict[str, Any]:
+    """What identifies a problem's question in a cache key. A multiple-choice question adds its
+    options and the prompt it is asked with, so that a new choice prompt is a new key; other
+    questions keep the keys they always had."""
+    from tts_cli.prompts import CHOICE, PROGRAM
+
+    key: dict[str, Any] = {"question": question_hash(problem.question)}
+    if problem.choices:
+        key["choices"] = question_hash("\n".join(problem.choices))
+        key["choice_prompts"] = question_hash(CHOICE.system + "\n" + PROGRAM.system)
+    return key
 
 
 def forget_kv(engine: Any) -> None:
@@ -225,7 +239,7 @@ class Bench:
         settings = self.plan.settings
         what: dict[str, Any] = {
             "kind": "run",
-            "question": question_hash(problem.question),
+            **question_key(problem),
             "model": self.models.identity(model),
             "strategy": strategy,
             "n": n,
@@ -246,7 +260,7 @@ class Bench:
         pool = POOLS[samples]
         what: dict[str, Any] = {
             "kind": "pool",
-            "question": question_hash(problem.question),
+            **question_key(problem),
             "model": self.models.identity(model),
             "max_tokens": settings.max_tokens,
             "system_prompt": settings.system_prompt,
@@ -352,7 +366,7 @@ class Bench:
         for engine in (policy, getattr(verifier, "engine", None)) if not shared else ():
             self.forget(engine)
         solution = solve(
-            task.problem.question, strategy=POOLS[task.samples] if task.kind == "pool" else task.strategy, policy=policy,
+            task.problem.asked(), strategy=POOLS[task.samples] if task.kind == "pool" else task.strategy, policy=policy,
             config=config, prompts=prompt_set("math", settings.system_prompt), verifier=verifier, options=options,
         )  # fmt: skip
         if task.kind == "pool":
@@ -393,6 +407,8 @@ class Bench:
                     outcome.route = result.get("route") if result else None
                 outcome.answer = values["answer"]
                 outcome.correct = self.grade(values["answer"], task.problem.gold)
+                drawn = values.get("drawn") or [values["answer"]]
+                outcome.unanswered = sum(a is None for a in drawn) / len(drawn)
                 if outcome.covered is None:
                     outcome.covered = outcome.correct
                 outcome.policy_tokens = values["policy_tokens"]
@@ -475,7 +491,7 @@ class Bench:
         engine = ReplayEngine(pool, greedy, seed=settings.seed, programs=programs, program_greedy=program_greedy)
         config = replace(settings.search_config(), n=task.n)
         solution = solve(
-            task.problem.question, strategy=task.strategy, policy=engine, config=config,
+            task.problem.asked(), strategy=task.strategy, policy=engine, config=config,
             prompts=prompt_set("math", settings.system_prompt), options=self.plan.options(task.strategy, task.n),
         )  # fmt: skip
         values = run_result(solution)

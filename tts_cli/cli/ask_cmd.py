@@ -16,6 +16,14 @@ def ask(
     question: Annotated[
         Optional[str], typer.Argument(help="The question. '-' or a pipe reads it from stdin.", show_default=False)
     ] = None,
+    choices: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--choice", "-c", metavar="TEXT", show_default=False,
+            help="An option of a multiple-choice question (repeat it: A, B, C ... in order); options "
+            "written in the question (A) … B) …) are found without it.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the answer; no cost summary.")] = False,
     no_live: Annotated[
@@ -26,37 +34,43 @@ def ask(
     from tts_cli.cli.runtime import check_settings, open_session
     from tts_cli.display.cost import cost_table
     from tts_cli.env import Environment
-    from tts_cli.questions import read_question
+    from tts_cli.questions import make_question, read_question
 
     env = invocation.ensure_object(Environment)
     config = check_settings(settings)
-    text = read_question(question, env.stdin, bool(env.stdin_isatty))
+    asked = make_question(read_question(question, env.stdin, bool(env.stdin_isatty)), choices or ())
     session = open_session(env, settings, config, quiet=quiet)
     try:
         if quiet or no_live or not env.stderr_isatty:
-            solution = session.solve(text)
+            solution = session.solve(asked)
         else:
-            solution = _solve_live(env, session, text)
+            solution = _solve_live(env, session, asked)
     finally:
         session.close()
     if as_json:
         env.stdout.write(json.dumps(solution.to_dict(), ensure_ascii=False) + "\n")
     else:
-        env.stdout.write(f"{solution.answer if solution.answer is not None else '(no answer)'}\n")
+        env.stdout.write(f"{clean_line(solution.shown_answer)}\n")
     env.stdout.flush()
     if not quiet:
         env.err.print(cost_table(solution.cost))
 
 
-def _solve_live(env: Any, session: Any, text: str) -> Any:
+def clean_line(text: str) -> str:
+    """One line of model-written text for a terminal: control characters (escape sequences that
+    would set the title or the clipboard) become spaces, line breaks too."""
+    return "".join(" " if (ord(ch) < 32 or 0x7F <= ord(ch) < 0xA0) else ch for ch in text).strip()
+
+
+def _solve_live(env: Any, session: Any, asked: Any) -> Any:
     from tts_cli.display.tree_view import LiveTree
     from tts_cli.tree import SearchTree
 
-    tree = SearchTree(text)
+    tree = SearchTree(asked.prompt_text())
     with LiveTree(env.err, tree, title=session.strategy) as live:
         session.policy.on_step = live.on_tokens
         try:
-            return session.solve(text, tree=tree)
+            return session.solve(asked, tree=tree)
         finally:
             session.policy.on_step = None
 

@@ -172,7 +172,8 @@ class Session:
             loader=self.loader, verifier_ref=self.verifier_ref, verifier_kind=self.verifier_kind, options=self.options,
         )
 
-    def solve(self, question: str, tree: Any = None) -> Any:
+    def solve(self, question: Any, tree: Any = None) -> Any:
+        """``question``: a ``questions.Question`` (its options shown lettered) or a plain string."""
         from tts_cli.solver import solve
 
         return solve(

@@ -134,7 +134,7 @@ def _solve_one(session: Any, item: Any, no_tree: bool) -> _Outcome:
     from tts_cli.grading import answers_equivalent
 
     try:
-        solution = session.solve(item.question)
+        solution = session.solve(item.asked())
     except TTSError as exc:
         if isinstance(exc, (ModelError, ConfigError)):
             raise

@@ -10,6 +10,7 @@ from rich.live import Live
 from rich.text import Text
 from rich.tree import Tree
 
+from tts_cli.questions import inline_choices
 from tts_cli.tree import ACTIVE, CHOSEN, FINISHED, PRUNED, Node, SearchTree
 
 STYLES = {ACTIVE: "bold cyan", PRUNED: "dim", FINISHED: "green", CHOSEN: "bold green"}
@@ -54,8 +55,13 @@ def render_tree(tree: SearchTree, *, title: str = "search", width: int = 60) -> 
             children.setdefault(node.parent, []).append(node)
     deepest = max((n.depth for n in tree.nodes), default=0)
     cutoff = max(0, deepest - VISIBLE_DEPTHS)
-    question = " ".join(tree.root.text.split())
-    root = Tree(Text(f"{title}: ", style="bold").append(_shorten(question, width), style=""), guide_style="dim")
+    asked = inline_choices(tree.root.text)  # a multiple-choice question: its options on a line of their own
+    question = " ".join((asked.text if asked is not None else tree.root.text).split())
+    heading = Text(f"{title}: ", style="bold").append(_shorten(question, width), style="")
+    if asked is not None:
+        options = "  ".join(f"{letter}) {_shorten(choice, 24)}" for letter, choice in zip(asked.letters, asked.choices))
+        heading.append("\n" + options, style="cyan")
+    root = Tree(heading, guide_style="dim")
     _add_children(root, tree.root.id, children, cutoff, width)
     return root
 

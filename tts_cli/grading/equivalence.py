@@ -58,7 +58,9 @@ _WHITESPACE = re.compile(r"\s+")
 _DECIMAL = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)")
 _SLASH_FRACTION = re.compile(r"(-?\d{1,100})/(\d{1,100})")
 _LATEX_FRACTION = re.compile(r"(-?)\\frac\{(\d{1,100})\}\{(\d{1,100})\}")
-_WORDS = re.compile(r"[A-Za-z][A-Za-z ]*")
+_WORDS = re.compile(r"[A-Za-z][A-Za-z '\-]*")
+_LETTER = re.compile(r"[A-Za-z]")
+_ARTICLES = ("a ", "an ", "the ")
 
 
 def answers_equivalent(a: str | None, b: str | None, timeout_seconds: float = 2.0) -> bool:
@@ -172,6 +174,8 @@ def _fast_verdict(a: str, b: str) -> bool | None:
     rational_a, rational_b = _as_rational(key_a, decimal_a), _as_rational(key_b, decimal_b)
     if rational_a is not None and rational_a == rational_b:
         return True
+    if _LETTER.fullmatch(key_a) and _LETTER.fullmatch(key_b):
+        return False  # two different option letters (or variables): never the same
     words_a, words_b = _as_words(a), _as_words(b)
     if words_a is not None or words_b is not None:
         # sympy would read "yes" as the product y*e*s, equal to "sey"; words compare as words.
@@ -209,11 +213,16 @@ def _as_rational(key: str, decimal: Decimal | None) -> Fraction | None:
 
 
 def _as_words(answer: str) -> str | None:
-    """The answer as lower-case words if it is only letters and spaces (``\\text{}`` allowed)."""
-    text = _strip_command(answer, _TEXT_COMMANDS).strip()
+    """The answer as lower-case words if it is only letters, spaces, hyphens and apostrophes
+    (``\\text{}`` allowed, final punctuation and a leading article dropped: ``The Steel!`` ~ ``steel``)."""
+    text = _strip_command(answer, _TEXT_COMMANDS).strip().rstrip(".!?").strip()
     if len(text) < 2 or not _WORDS.fullmatch(text):
         return None
-    return " ".join(text.lower().split())
+    words = " ".join(text.lower().split())
+    for article in _ARTICLES:
+        if words.startswith(article) and len(words) > len(article):
+            return words[len(article) :]
+    return words
 
 
 # --- math-verify ------------------------------------------------------------------------------

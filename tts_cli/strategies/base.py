@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Sequence, TypeVar
 
 from tts_cli.engine.types import Engine, SamplingParams, TokenTrace
+from tts_cli.grading.forms import FREE, FreeForm
 from tts_cli.programs import ProgramRun
 from tts_cli.strategies.options import Options, option
 from tts_cli.tree import SearchTree
@@ -86,7 +87,7 @@ class Candidate:
 
 @dataclass
 class SearchContext:
-    question: str
+    question: str  # as the model reads it (a multiple-choice question with its lettered options)
     prompt: list[int]  # chat-formatted prompt tokens
     policy: Engine
     config: SearchConfig
@@ -95,6 +96,7 @@ class SearchContext:
     options: Optional[Options] = None  # the strategy's own options (None: its defaults)
     program_prompt: Optional[list[int]] = None  # the program-of-thought prompt, built on first use
     execution_seconds: float = 0.0  # wall time spent running model-written programs in the sandbox
+    form: FreeForm = FREE  # the kind of answer the question takes: how answers are read from solutions
 
 
 OptionsT = TypeVar("OptionsT", bound=Options)

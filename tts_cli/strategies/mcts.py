@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 from tts_cli.engine.types import Completion
-from tts_cli.grading import extract_answer
 from tts_cli.strategies.base import Candidate, SearchContext, SearchResult, capped_tokens, finish, options_of
 from tts_cli.strategies.options import Options, option
 from tts_cli.strategies.registry import register
@@ -286,7 +285,7 @@ class _Search:
         value = aggregate(kid.scores + rollout_scores, self.how)
         text = kid.text + kid.stop + completion.text
         done = completion.finished or has_boxed_answer(completion.text)
-        answer = extract_answer(text) if done else None
+        answer = self.ctx.form.extract(text) if done else None
         node = self.tree.add(
             kid.node_id,
             completion.text,

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from tts_cli.engine.types import Completion
-from tts_cli.grading import extract_answer
 from tts_cli.prompts import critique_finds_error, critique_messages, revise_messages
 from tts_cli.strategies.base import Candidate, SearchContext, SearchResult, capped_tokens, finish, options_of
 from tts_cli.strategies.options import Options, option
@@ -112,7 +111,7 @@ class _Refinement:
         if got is None:
             return None
         completion, cost = got
-        answer = extract_answer(completion.text)
+        answer = self.ctx.form.extract(completion.text)
         done = completion.finished or has_boxed_answer(completion.text)
         node = self.tree.add(
             parent,

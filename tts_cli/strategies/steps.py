@@ -19,7 +19,7 @@ from typing import Any, Optional, Sequence
 
 from tts_cli.engine.types import Completion, Monitor, SamplingParams
 from tts_cli.errors import UsageError
-from tts_cli.grading import extract_answer, last_boxed
+from tts_cli.grading import last_boxed
 from tts_cli.programs import ProgramRun, run_programs
 from tts_cli.prompts import STEP_SEPARATOR
 from tts_cli.strategies.base import Candidate, SearchContext, capped_tokens
@@ -183,10 +183,11 @@ def sample_draws(ctx: SearchContext, draws: Sequence[Draw], *, monitor: Optional
     for completion, cost, run, sampling in zip(completions, costs, runs, params):
         stopped = completion.finish_reason == "stopped"
         if run is not None:
-            answer, done = run.answer, run.answer is not None
+            answer = ctx.form.from_program(run.answer)
+            done = answer is not None
         else:
             # a sample stopped for low confidence was cut mid-thought: whatever it wrote is no answer
-            answer = None if stopped else extract_answer(completion.text)
+            answer = None if stopped else ctx.form.extract(completion.text)
             done = not stopped and (completion.finished or has_boxed_answer(completion.text))
         candidate = Candidate(
             text=completion.text, answer=answer, tokens=cost, finish_reason=completion.finish_reason,
@@ -329,7 +330,7 @@ class Stepper:
     def _record(self, parent: Partial, completion: Completion, cost: int) -> Partial:
         text = parent.text + parent.stop + completion.text
         finished = completion.finished or has_boxed_answer(completion.text)
-        answer = extract_answer(text) if finished else None
+        answer = self.ctx.form.extract(text) if finished else None
         node = self.ctx.tree.add(
             parent.node_id,
             completion.text,

@@ -18,10 +18,18 @@ from typing import Optional, Sequence
 
 from tts_cli.cost import ModelUsage
 from tts_cli.engine.types import Engine, SamplingParams
-from tts_cli.grading import answers_equivalent, extract_answer, last_boxed
+from tts_cli.grading import answers_equivalent, last_boxed
 from tts_cli.grading.arithmetic import check_steps
+from tts_cli.grading.forms import FreeForm, form_of
 from tts_cli.programs import run_programs
 from tts_cli.prompts import prompt_set
+from tts_cli.questions import Question, inline_choices
+
+
+def _form(question: str) -> FreeForm:
+    """The answer form of a question as strategies pass it (a multiple-choice one with its
+    lettered options, one per line): program outputs and final answers are read as options there."""
+    return form_of(inline_choices(question) or Question(question))
 
 
 class ProgramVerifier:
@@ -63,7 +71,9 @@ class ProgramVerifier:
             started = time.perf_counter()
             runs = run_programs([c.text for c in completions])
             self.execution_seconds += time.perf_counter() - started
-            self._answers[question] = [run.answer for run in runs if run.answer is not None]
+            form = _form(question)
+            answers = [form.from_program(run.answer) for run in runs]
+            self._answers[question] = [answer for answer in answers if answer is not None]
         return self._answers[question]
 
     def agreement(self, question: str, answer: str) -> Optional[float]:
@@ -81,7 +91,7 @@ class ProgramVerifier:
             scores = check_steps(steps)
             final = "\n\n".join(steps)
             if scores and last_boxed(final):
-                answer = extract_answer(final)
+                answer = _form(question).extract(final)
                 agreement = self.agreement(question, answer) if answer is not None else None
                 if agreement is not None:
                     scores[-1] = (scores[-1] + agreement) / 2

@@ -1,0 +1,276 @@
+"""Questions that are not numbers: multiple choice (options in JSONL or written in the text), yes/no
+and short text; their extraction, comparison, display and grading, end to end with a scripted
+engine (tests/fakes.py). The real model's path is in test_cli_real.py."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+from fakes import ScriptedEngine
+
+from tts_cli.batch import read_problems
+from tts_cli.grading import answers_equivalent
+from tts_cli.grading.forms import FREE, ChoiceForm, form_of
+from tts_cli.prompts import CHOICE, MATH
+from tts_cli.questions import Question, inline_choices, make_question
+from tts_cli.solver import solve
+from tts_cli.strategies import SearchConfig
+
+BAT_AND_BALL = (
+    "A bat and a ball cost $1.10 in total. The bat costs $1.00 more than the ball. How much does the "
+    "ball cost? Answer with A) 10 cents B) 5 cents C) 1 dollar"
+)
+FEATHERS = "Which is heavier, a kilogram of feathers or a kilogram of steel?"
+CENTS = ChoiceForm(Question("How much does the ball cost?", ("10 cents", "5 cents", "1 dollar")))
+
+
+# ------------------------------------------------------------------------------- reading options
+
+
+@pytest.mark.parametrize(
+    ("text", "stem", "choices"),
+    [
+        (BAT_AND_BALL, BAT_AND_BALL.split(" A)")[0], ("10 cents", "5 cents", "1 dollar")),
+        ("What is 2+2?\n(a) 3\n(b) 4\n(c) 5", "What is 2+2?", ("3", "4", "5")),
+        ("Pick the colour of the sky:\nA. red\nB. blue", "Pick the colour of the sky:", ("red", "blue")),
+        ("Which is prime? (A) 4 (B) 6 (C) 7 (D) 9", "Which is prime?", ("4", "6", "7", "9")),
+        ("Speed of the car?\nA)10\nB)11.5\nC)12.5", "Speed of the car?", ("10", "11.5", "12.5")),
+    ],
+)
+def test_options_written_in_the_question_are_found(text: str, stem: str, choices: tuple[str, ...]) -> None:
+    question = make_question(text)
+    assert question == Question(stem, choices)
+    assert question.prompt_text().endswith("\n".join(f"{letter}) {c}" for letter, c in zip("ABCD", choices)))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Find (a) the area and (b) the perimeter of a 2 by 3 rectangle.",
+        FEATHERS,
+        "Natalia sold clips to 48 of her friends in April. How many clips did she sell?",
+        "Is it A. or B.?",
+        "Point A) is left of point C) on the line; how far apart are they?",  # not A, B in order
+    ],
+)
+def test_a_question_without_options_stays_as_written(text: str) -> None:
+    assert make_question(text) == Question(text)
+
+
+def test_the_rendered_question_is_read_back_with_the_same_options() -> None:
+    question = make_question("Which one?", ["a cat", "(B) a dog", "an eel"])
+    assert inline_choices(question.prompt_text()) == question
+
+
+def test_jsonl_choices_and_options_with_gold_as_index_letter_or_text() -> None:
+    lines = [
+        {"id": "m", "question": "Which is a mammal?", "choices": ["eel", "dog", "ant", "owl"], "answer": 1},
+        {"id": "q", "question": "2 + 3?", "options": ["A)4", "B)5", "C)6"], "correct": "B"},
+        {"id": "t", "question": "Colour of the sky?", "choices": ["red", "blue"], "answer": "Blue"},
+        {"id": "bad", "question": "Which?", "choices": ["x", "y"], "answer": 7},
+        {"id": "g", "question": "What is 6 * 7?", "answer": "#### 42"},
+    ]
+    items = read_problems([json.dumps(line).encode() for line in lines], "test")
+    by_id = {item.id: item for item in items}
+    assert by_id["m"].choices == ("eel", "dog", "ant", "owl") and by_id["m"].gold == "B"
+    assert by_id["q"].choices == ("4", "5", "6") and by_id["q"].gold == "B"
+    assert by_id["t"].gold == "B"
+    assert by_id["g"].choices == () and by_id["g"].gold == "42"
+    bad = next(item for item in items if getattr(item, "error", None))
+    assert bad.line == 4 and "names none of the 2 options" in bad.error
+
+
+# ------------------------------------------------------------------------ extracting the answer
+
+
+@pytest.mark.parametrize(
+    ("text", "letter"),
+    [
+        ("## Step 1: ...\n\nTherefore, the final answer is $\\boxed{B}$.", "B"),
+        ("The answer is (B).", "B"),
+        ("So the ball costs 5 cents.\n\nB)", "B"),
+        ("Final answer: **B**", "B"),
+        ("Therefore, the final answer is $\\boxed{5 cents}$.", "B"),  # the option's text
+        ("\\boxed{\\text{B) 5 cents}}", "B"),
+        ("\\boxed{(C)}", "C"),
+        ("the correct option is C.", "C"),
+        ("\\boxed{D}", None),  # no such option
+        ("\\boxed{B) 10 cents}", None),  # contradicts itself
+        ("\\boxed{0.05}", None),  # a value that is no option's
+        ("the answer is a number", None),
+    ],
+)
+def test_the_letter_of_a_multiple_choice_answer(text: str, letter: Any) -> None:
+    assert CENTS.extract(text) == letter
+
+
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [
+        ("So it is \\boxed{\\text{steel}}.", "steel"),
+        ("\\boxed{\\textbf{Yes}}", "yes"),
+        ("\\boxed{\\text{No.}}", "no"),
+        ("\\boxed{72}", "72"),
+        ("\\boxed{\\frac{1}{2}}", "\\frac{1}{2}"),  # math keeps its math form
+        ("\\boxed{5\\text{ cm}}", "5\\text{ cm}"),
+    ],
+)
+def test_a_free_answer_loses_its_latex_text_wrapper_but_math_keeps_its_form(text: str, answer: str) -> None:
+    assert FREE.extract(text) == answer
+
+
+@pytest.mark.parametrize(
+    ("printed", "letter"),
+    [("B", "B"), ("(C)", "C"), ("0.26", "B"), ("0.2601", "B"), ("0.26000000000000001", "B"), ("0.3", None), ("hello", None)],
+)
+def test_a_program_output_names_a_letter_or_the_nearest_option_within_2_percent(printed: str, letter: Any) -> None:
+    form = ChoiceForm(Question("p?", ("0.22", "0.26", "0.37")))
+    assert form.from_program(printed) == letter
+
+
+def test_answers_compare_as_letters_and_as_words() -> None:
+    assert answers_equivalent("B", "B") and not answers_equivalent("B", "C")
+    assert answers_equivalent("The steel.", "\\text{steel}")
+    assert answers_equivalent("yes", "Yes!")
+    assert not answers_equivalent("steel", "feathers")
+
+
+def test_the_gold_option_and_what_a_terminal_shows() -> None:
+    assert CENTS.gold(1) == "B" and CENTS.gold("(b)") == "B" and CENTS.gold("1 dollar") == "C"
+    assert CENTS.gold(9) is None and CENTS.gold(True) is None
+    assert CENTS.shown("B") == "B) 5 cents" and CENTS.shown(None) == "(no answer)"
+    assert CENTS.describe("C")["choice"] == {"letter": "C", "text": "1 dollar"}
+    assert form_of(Question("x")) is FREE
+
+
+# ---------------------------------------------------------------------- strategies on options
+
+
+def _choice_script(replies: list[str]) -> Callable[[str, Any, int], str]:
+    def script(text: str, params: Any, index: int) -> str:
+        seed_index = 0 if params.temperature <= 0 else params.seed % 100_003
+        return replies[seed_index % len(replies)]
+
+    return script
+
+
+def test_the_prompt_shows_the_lettered_options_and_asks_for_the_letter() -> None:
+    seen: list[str] = []
+
+    def script(text: str, params: Any, index: int) -> str:
+        seen.append(text)
+        return "\\boxed{B}"
+
+    solution = solve(make_question(BAT_AND_BALL), strategy="greedy", policy=ScriptedEngine(script),
+                     config=SearchConfig(), prompts=MATH)  # fmt: skip
+    assert CHOICE.system in seen[0] and "A) 10 cents\nB) 5 cents\nC) 1 dollar" in seen[0]
+    assert solution.answer == "B" and solution.shown_answer == "B) 5 cents"
+    record = solution.to_dict()
+    assert record["choice"] == {"letter": "B", "text": "5 cents"}
+    assert [c["letter"] for c in record["choices"]] == ["A", "B", "C"]
+
+
+def test_a_vote_counts_every_way_of_naming_the_same_option_and_leaves_others_unanswered() -> None:
+    replies = ["\\boxed{A}", "The answer is (B).", "So \\boxed{5 cents}", "\\boxed{B}", "I am not sure.", "\\boxed{E}"]
+    solution = solve(Question("How much does the ball cost?", ("10 cents", "5 cents", "1 dollar")), strategy="majority",
+                     policy=ScriptedEngine(_choice_script(replies)), config=SearchConfig(n=6), prompts=MATH)  # fmt: skip
+    answers = [c.answer for c in solution.result.candidates]
+    assert answers == ["A", "B", "B", "B", None, None]
+    assert solution.answer == "B"
+
+
+def test_a_program_sample_on_a_choice_question_is_mapped_to_the_nearest_option(sandboxed: None) -> None:
+    program = "```python\nstock_a = 0.56\nstock_b = 0.74\nprint(1 - stock_b)\n```"  # 0.26 (float noise)
+    solution = solve(Question("Probability neither happens?", ("0.22", "0.26", "0.37")), strategy="pot",
+                     policy=ScriptedEngine([program]), config=SearchConfig(n=2), prompts=MATH)  # fmt: skip
+    assert [c.answer for c in solution.result.candidates] == ["B", "B"]
+    assert solution.shown_answer == "B) 0.26"
+
+
+# ------------------------------------------------------------------------------ the commands
+
+
+@pytest.fixture
+def scripted_cli(monkeypatch: pytest.MonkeyPatch, cli: Callable[..., Any]) -> Callable[..., Any]:
+    """``tts ask``/``solve`` in this process with a ScriptedEngine answering ``reply`` (set by the test)."""
+    from tts_cli.cli.runtime import Session
+    from tts_cli.prompts import prompt_set
+
+    monkeypatch.setenv("TTS_CONFIG_DIR", "/nonexistent/tts-config")
+    monkeypatch.delenv("TTS_MODELS", raising=False)
+    state: dict[str, Any] = {"reply": "\\boxed{42}", "seen": []}
+
+    def script(text: str, params: Any, index: int) -> str:
+        state["seen"].append(text)
+        return str(state["reply"])
+
+    class NoLoader:
+        def load_verifier(self, ref: Any, kind: Any) -> None:
+            return None
+
+        def close(self) -> None:
+            pass
+
+    def open_session(env: Any, settings: Any, config: Any, *, quiet: bool = False, concurrent: bool = False) -> Any:
+        return Session(config=config, strategy=settings.strategy, policy=ScriptedEngine(script), verifier=None,
+                       prompts=prompt_set("math", settings.system_prompt), loader=NoLoader())  # fmt: skip
+
+    monkeypatch.setattr("tts_cli.cli.runtime.open_session", open_session)
+
+    def invoke(*args: str, reply: str = "\\boxed{42}", **kwargs: Any) -> Any:
+        state["reply"] = reply
+        result = cli(*args, "--policy", "/nonexistent/must-not-be-loaded.gguf", **kwargs)
+        result.seen = list(state["seen"])
+        return result
+
+    return invoke
+
+
+def test_ask_prints_a_text_answer_without_its_latex_wrapper(scripted_cli: Any) -> None:
+    result = scripted_cli("ask", FEATHERS, "--quiet", reply="Both weigh one kilogram.\n\n\\boxed{\\text{steel}}")
+    assert (result.code, result.out) == (0, "steel\n")
+
+
+def test_ask_prints_the_chosen_option_with_its_letter(scripted_cli: Any) -> None:
+    result = scripted_cli("ask", BAT_AND_BALL, "--quiet", reply="The ball costs 5 cents.\n\n\\boxed{B}")
+    assert (result.code, result.out) == (0, "B) 5 cents\n")
+
+
+def test_ask_takes_options_as_flags_and_json_carries_them(scripted_cli: Any) -> None:
+    result = scripted_cli("ask", "Is 91 a prime number?", "--choice", "yes", "--choice", "no", "--json",
+                          reply="91 = 7 * 13.\n\n\\boxed{no}")  # fmt: skip
+    record = json.loads(result.out)
+    assert record["answer"] == "B" and record["choice"] == {"letter": "B", "text": "no"}
+    assert record["choices"] == [{"letter": "A", "text": "yes"}, {"letter": "B", "text": "no"}]
+    assert "A) yes\nB) no" in result.seen[0]
+
+
+def test_ask_prints_yes_no_in_lower_case(scripted_cli: Any) -> None:
+    result = scripted_cli("ask", "Is 17 a prime number?", "--quiet", reply="\\boxed{\\text{Yes}}")
+    assert result.out == "yes\n"
+
+
+def test_ask_refuses_a_single_option(scripted_cli: Any) -> None:
+    result = scripted_cli("ask", "Which?", "--choice", "only one")
+    assert result.code == 2 and "at least two" in result.err and "Traceback" not in result.err
+
+
+def test_solve_grades_mmlu_and_aqua_style_lines_by_letter(scripted_cli: Any, tmp_path: Path) -> None:
+    data = tmp_path / "mc.jsonl"
+    data.write_text(
+        json.dumps({"id": "mmlu", "question": "Which is a mammal?", "choices": ["eel", "dog", "ant", "owl"], "answer": 1})
+        + "\n"
+        + json.dumps({"id": "aqua", "question": "2 + 3?", "options": ["A)4", "B)5", "C)6"], "correct": "C"})
+        + "\n"
+    )
+    out = tmp_path / "out.jsonl"
+    result = scripted_cli("solve", str(data), "-o", str(out), "--no-tree", reply="\\boxed{B}")
+    assert result.code == 0, result.err
+    records = {r["id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert records["mmlu"]["gold"] == "B" and records["mmlu"]["correct"] is True
+    assert records["mmlu"]["choice"] == {"letter": "B", "text": "dog"}
+    assert records["aqua"]["gold"] == "C" and records["aqua"]["correct"] is False
+    assert [c["text"] for c in records["aqua"]["choices"]] == ["4", "5", "6"]

@@ -615,7 +615,7 @@ def test_summary_holds_every_row_and_the_parameters():
         "rows": [{
             "model": "m", "strategy": "greedy", "n": 1, "problems": 4, "correct": 3, "errors": 0,
             "accuracy": 0.75, "ci_low": pytest.approx(wilson(3, 4)[0]), "ci_high": pytest.approx(wilson(3, 4)[1]),
-            "coverage": 1.0, "policy_tokens": 0.0, "verifier_tokens": 0.0, "flops": 1e9, "wall_seconds": 0.0, "pareto": True,
+            "coverage": 1.0, "no_answer": 0.0, "policy_tokens": 0.0, "verifier_tokens": 0.0, "flops": 1e9, "wall_seconds": 0.0, "pareto": True,
             "selection": "",
         }],
     }  # fmt: skip

@@ -274,3 +274,64 @@ def test_solve_grades_mmlu_and_aqua_style_lines_by_letter(scripted_cli: Any, tmp
     assert records["mmlu"]["choice"] == {"letter": "B", "text": "dog"}
     assert records["aqua"]["gold"] == "C" and records["aqua"]["correct"] is False
     assert [c["text"] for c in records["aqua"]["choices"]] == ["4", "5", "6"]
+
+
+# --------------------------------------------------------------------------------- the bench
+
+
+def test_the_bench_grades_letters_with_pass_at_n_selectors_and_the_share_without_an_answer(tmp_path: Path) -> None:
+    from tts_cli.batch import Problem
+    from tts_cli.bench.cache import ResultCache
+    from tts_cli.bench.rows import build_rows
+    from tts_cli.bench.runner import Bench, BenchPlan
+    from tts_cli.cli.bench_cmd import parse_selectors
+    from tts_cli.cli.options import SearchSettings
+
+    replies = {  # sample i of each question, cycling; greedy (temperature 0) is the first
+        "mammal": ["\\boxed{A}", "The answer is (B).", "\\boxed{dog}", "no idea"],
+        "colour": ["\\boxed{B}", "\\boxed{Z}", "\\boxed{A}", "\\boxed{A}"],
+    }
+
+    def script(text: str, params: Any, index: int) -> str:
+        key = "mammal" if "mammal" in text else "colour"
+        seed_index = 0 if params.temperature <= 0 else params.seed % 100_003
+        return replies[key][seed_index % 4]
+
+    class Models:
+        engine = ScriptedEngine(script, name="m")
+
+        def identity(self, ref: Any) -> dict[str, Any]:
+            return {"name": "m"}
+
+        def name(self, ref: Any) -> str:
+            return "m"
+
+        def policy(self, ref: Any) -> Any:
+            return self.engine
+
+        def verifier(self) -> Any:
+            return None
+
+    problems = [
+        Problem(line=1, id="mammal", question="Which is a mammal?", gold="B", choices=("eel", "dog", "ant", "owl")),
+        Problem(line=2, id="colour", question="Colour of the sky?", gold="B", choices=("red", "blue")),
+    ]
+    plan = BenchPlan(problems, [None], ["greedy", "majority"], [1, 4], SearchSettings(max_tokens=64), {},
+                     selectors=parse_selectors("conf-borda"))  # fmt: skip
+    bench = Bench(plan, Models(), ResultCache.open(tmp_path / "cache"))
+    bench.run(bench.pending())
+    outcomes = list(bench.outcomes())
+    got = {(o.strategy, o.n, o.problem): o for o in outcomes}
+    assert got[("greedy", 1, "mammal")].answer == "A" and not got[("greedy", 1, "mammal")].correct
+    assert got[("greedy", 1, "colour")].correct
+    majority = got[("majority", 4, "mammal")]
+    assert majority.answer == "B" and majority.correct and majority.unanswered == 0.25
+    assert got[("majority", 4, "colour")].covered and got[("majority", 4, "colour")].unanswered == 0.25
+    rows = {(r.strategy, r.n): r for r in build_rows(outcomes)}
+    assert rows[("majority", 4)].to_dict()["no_answer"] == 0.25 and rows[("majority", 4)].coverage == 1.0
+    assert any(strategy.startswith("majority/") for strategy, _ in rows)  # the selector rows
+    # a question with options has a key of its own: the same text without them is another question
+    keys = {task.key for task in bench.tasks()}
+    plain = BenchPlan([Problem(line=1, id="mammal", question="Which is a mammal?", gold="B")], [None], ["greedy"],
+                      [1], SearchSettings(max_tokens=64), {})  # fmt: skip
+    assert not keys & {task.key for task in Bench(plain, Models(), ResultCache.open(tmp_path / "c2")).tasks()}

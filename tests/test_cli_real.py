@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -169,3 +170,22 @@ def test_mixed_runs_the_real_models_programs_in_the_sandbox(cli, sandboxed):
     assert record["cost"]["policy"]["generated_tokens"] > 0
     ran = [p for p in programs if p["status"] not in ("no-program", "unavailable")]
     assert (record["cost"]["execution_seconds"] > 0) == bool(ran)
+
+
+def test_ask_a_multiple_choice_question_on_the_real_model(cli):
+    """The path of a question with options through the real engine: the prompt holds the lettered
+    options, the answer is one of their letters (or none), and stdout shows it as `B) 5 cents`."""
+    question = ("A bat and a ball cost $1.10. The bat costs $1.00 more than the ball. How much does the ball "
+                "cost? Answer with A) 10 cents B) 5 cents C) 1 dollar")  # fmt: skip
+    record = json.loads(cli("ask", question, *FAST[:2], "--max-tokens", "48", "--json", "-s", "majority", "-n", "3").out)
+    assert [c["letter"] for c in record["choices"]] == ["A", "B", "C"]
+    assert record["question"].endswith("A) 10 cents\nB) 5 cents\nC) 1 dollar")
+    assert all(c["answer"] in ("A", "B", "C", None) for c in record["candidates"])
+    assert record["answer"] in ("A", "B", "C", None)
+    shown = cli("ask", question, *FAST, "--quiet").out
+    assert re.fullmatch(r"(?:[ABC]\) (?:10 cents|5 cents|1 dollar)|\(no answer\))\n", shown), shown
+
+
+def test_ask_a_text_question_on_the_real_model_prints_no_latex_wrapper(cli):
+    result = cli("ask", "Which is heavier, a kilogram of feathers or a kilogram of steel?", *FAST[:2], "--max-tokens", "64", "--quiet")
+    assert result.code == 0 and "\\text" not in result.out and len(result.out.splitlines()) == 1

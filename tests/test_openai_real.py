@@ -52,7 +52,7 @@ def server_url(smollm2_path: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     port = free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
     command = [
-        sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_path), "--model_alias", "smollm2",
+        sys.executable, str(Path(__file__).with_name("amx_safe_server.py")), "--model", str(smollm2_path), "--model_alias", "smollm2",
         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "2",
         "--api_key", API_KEY, "--verbose", "False",
     ]  # fmt: skip

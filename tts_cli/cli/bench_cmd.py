@@ -21,6 +21,9 @@ def bench(
         Path, typer.Argument(help="Problems with gold answers: JSONL (`question`/`problem`, `answer`).", show_default=False)
     ],
     limit: Annotated[Optional[int], typer.Option("--limit", help="Use only the first N problems.")] = None,
+    skip: Annotated[
+        int, typer.Option("--skip", help="Leave out the first N problems (with --limit: problems N+1 to N+LIMIT), e.g. to report held-out problems apart.")
+    ] = 0,
     strategies: Annotated[
         str, typer.Option("--strategies", help="Comma-separated strategies to compare (see `tts strategies`); NAME@N or NAME@N/M runs that one only at those N.")
     ] = DEFAULT_STRATEGIES,
@@ -85,6 +88,8 @@ def bench(
     check_bench_settings(settings, strategy_names, sizes, fixed)
     if limit is not None and limit < 1:
         raise _usage(f"--limit must be at least 1 (got {limit})")
+    if skip < 0:
+        raise _usage(f"--skip must be at least 0 (got {skip})")
     if workers < 1:
         raise _usage(f"--workers must be at least 1 (got {workers})")
     for path, option in ((json_out, "--json"), (plot, "--plot"), (outcomes_out, "--per-problem")):
@@ -92,7 +97,7 @@ def bench(
             raise _usage(f"{option}: directory {path.parent} does not exist")
     if plot is not None:
         require_matplotlib()  # fail now, not after the bench
-    problems = read_problems(data, limit)
+    problems = read_problems(data, limit, skip)
     loader = ModelLoader(
         env, settings.models_file, threads=settings.threads, gpu_layers=settings.gpu_layers,
         n_ctx=settings.ctx, quiet=quiet, cpu_repack=settings.cpu_repack, batching=workers > 1,
@@ -134,6 +139,8 @@ def bench(
         env.out.print(signal_table(quality))
     if json_out is not None:
         parameters = bench_parameters(settings, data, limit, len(problems), list(policies), strategy_names, sizes, directory)
+        if skip:
+            parameters["skip"] = skip
         parameters["strategy_budgets"] = {name: plan.budgets_for(name) for name in strategy_names}
         if selector_specs:
             parameters["selectors"] = selector_specs
@@ -274,12 +281,13 @@ def check_bench_settings(
         )
 
 
-def read_problems(data: Path, limit: Optional[int]) -> list[Any]:
-    """The first ``limit`` problems of ``data``; each must parse and have a gold answer."""
+def read_problems(data: Path, limit: Optional[int], skip: int = 0) -> list[Any]:
+    """``limit`` problems of ``data`` after the first ``skip``; each must parse and have a gold answer."""
     from tts_cli.batch import BadLine, read_input
     from tts_cli.errors import InputError
 
     items = read_input(str(data))
+    items = items[skip:]
     if limit is not None:
         items = items[:limit]
     if not items:

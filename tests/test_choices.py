@@ -131,6 +131,28 @@ def test_a_program_output_names_a_letter_or_the_nearest_option_within_2_percent(
     assert form.from_program(printed) == letter
 
 
+def test_a_program_value_matches_an_option_written_as_a_fraction_or_with_units() -> None:
+    assert ChoiceForm(Question("p?", ("1/4", "1/2", "3/4"))).from_program("0.5") == "B"
+    assert ChoiceForm(Question("p?", ("Rs. 200", "Rs. 250"))).from_program("250.0") == "B"
+    assert ChoiceForm(Question("p?", ("12 km/hr", "15 km/hr"))).from_program("12") == "A"
+
+
+def test_the_live_tree_shows_the_options_and_a_finished_sample_without_an_answer() -> None:
+    from rich.console import Console
+
+    from tts_cli.display.tree_view import render_tree
+
+    replies = ["\\boxed{B}", "\\boxed{E}"]
+    question = Question("How much does the ball cost?", ("10 cents", "5 cents", "1 dollar"))
+    solution = solve(question, strategy="majority", policy=ScriptedEngine(_choice_script(replies)),
+                     config=SearchConfig(n=2), prompts=MATH)  # fmt: skip
+    console = Console(width=120, record=True, color_system=None)
+    console.print(render_tree(solution.tree, title="majority"))
+    shown = console.export_text()
+    assert "A) 10 cents  B) 5 cents  C) 1 dollar" in shown
+    assert "answer B" in shown and "no answer" in shown
+
+
 def test_answers_compare_as_letters_and_as_words() -> None:
     assert answers_equivalent("B", "B") and not answers_equivalent("B", "C")
     assert answers_equivalent("The steel.", "\\text{steel}")
@@ -188,6 +210,51 @@ def test_a_program_sample_on_a_choice_question_is_mapped_to_the_nearest_option(s
                      policy=ScriptedEngine([program]), config=SearchConfig(n=2), prompts=MATH)  # fmt: skip
     assert [c.answer for c in solution.result.candidates] == ["B", "B"]
     assert solution.shown_answer == "B) 0.26"
+
+
+def test_a_chain_cut_off_at_its_limit_is_asked_for_its_letter_within_the_limit() -> None:
+    from tts_cli.strategies.steps import FORCED_ANSWER_TOKENS
+
+    def script(text: str, params: Any, index: int) -> str:
+        if text.endswith("\\boxed{"):  # the answer cue after the cut-off chain
+            return "B} and more words"
+        return "Let me think about every option at great length. " * 10
+
+    engine = ScriptedEngine(script)
+    solution = solve(Question("How much does the ball cost?", ("10 cents", "5 cents", "1 dollar")), strategy="majority",
+                     policy=engine, config=SearchConfig(n=2, max_tokens=60), prompts=MATH)  # fmt: skip
+    assert engine.calls == [2, 2]  # the chains in one batch, both cut-off ones asked in one more
+    for candidate in solution.result.candidates:
+        assert candidate.answer == "B" and candidate.finish_reason == "length"
+        assert candidate.text.endswith("Therefore, the final answer is $\\boxed{B}$.")
+        assert candidate.tokens <= 60 and candidate.tokens == 60 - FORCED_ANSWER_TOKENS + 2  # "B}"
+    assert solution.tree.total_tokens == engine.usage.generated_tokens
+    assert solution.tree.nodes[solution.result.candidates[0].node_id].meta["forced_answer"] is True
+    # a math question keeps its cut-off chains without an answer
+    plain = solve("What is 2 + 2?", strategy="majority", policy=ScriptedEngine(script),
+                  config=SearchConfig(n=2, max_tokens=60), prompts=MATH)  # fmt: skip
+    assert [c.answer for c in plain.result.candidates] == [None, None]
+
+
+@pytest.mark.parametrize("forced", ["C}", "Z}"])  # Z names no option: the replay asks again, and gets nothing new
+def test_a_replay_serves_a_forced_answer_from_the_cache(forced: str) -> None:
+    from tts_cli.bench.pool import pool_from_solution
+    from tts_cli.bench.replay import ReplayEngine
+    from tts_cli.bench.runner import run_result
+
+    def script(text: str, params: Any, index: int) -> str:
+        return forced if text.endswith("\\boxed{") else "long " * 40
+
+    question = Question("Which?", ("x", "y", "z"))
+    config = SearchConfig(n=3, max_tokens=50)
+    live = solve(question, strategy="majority", policy=ScriptedEngine(script), config=config, prompts=MATH)
+    greedy = run_result(solve(question, strategy="greedy", policy=ScriptedEngine(script), config=config, prompts=MATH))
+    pool = pool_from_solution(live, seed=0)
+    replayed = solve(question, strategy="majority", policy=ReplayEngine(pool, greedy, seed=0), config=config,
+                     prompts=MATH)  # fmt: skip
+    assert [c.answer for c in replayed.result.candidates] == [c.answer for c in live.result.candidates]
+    assert {c.answer for c in live.result.candidates} == ({"C"} if forced == "C}" else {None})
+    assert [c.tokens for c in replayed.result.candidates] == [c.tokens for c in live.result.candidates]
 
 
 # ------------------------------------------------------------------------------ the commands

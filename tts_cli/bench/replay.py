@@ -18,6 +18,7 @@ from tts_cli.cost import ModelUsage
 from tts_cli.engine.monitor import apply_monitor
 from tts_cli.engine.types import Completion, Monitor, SamplingParams, Tokens, TokenTrace
 from tts_cli.errors import TTSError
+from tts_cli.strategies.steps import FORCED_ANSWER_TOKENS
 
 SEED_STRIDE = 100_003  # SearchConfig.sampling: seed index i of seed s is s * SEED_STRIDE + i
 
@@ -87,6 +88,10 @@ class ReplayEngine:
         out = []
         for prefix, p in zip(prefixes, params):
             prefix = list(prefix)
+            if self._forced_answer(prefix, p):
+                # a cut-off chain asked for its answer: the cached text and count already hold it
+                out.append((Completion(text="", tokens=[], finish_reason="eos", generated_tokens=0), "sample"))
+                continue
             if prefix not in (self.prompt, self.program_prompt):
                 raise ReplayError("a replayed strategy may only draw full solutions from the prompt")
             program = prefix == self.program_prompt
@@ -104,6 +109,14 @@ class ReplayEngine:
             usage.generated_tokens += completion.generated_tokens
             self.used.append((kind, completion.generated_tokens))
         return completions
+
+    def _forced_answer(self, prefix: list[int], params: SamplingParams) -> bool:
+        """Whether a request continues a cut-off chain of thought to force its answer
+        (``strategies.steps._force_answers``)."""
+        return (
+            params.max_tokens <= FORCED_ANSWER_TOKENS and len(prefix) > len(self.prompt)
+            and prefix[: len(self.prompt)] == self.prompt
+        )  # fmt: skip
 
     def _recorded(self, params: SamplingParams, program: bool = False) -> tuple[Completion, str]:
         """A cached completion and its kind: "greedy" / "sample", or "program-greedy" / "program"."""
@@ -126,7 +139,7 @@ class ReplayEngine:
                 raise ReplayError("the cached pool has no texts (drawn by an older tts): use a new --cache-dir")
             text, tokens = pool["texts"][i], int(pool["tokens"][i])
             trace, finish, kind = pool["traces"][i], pool["finish"][i], "program" if program else "sample"
-        if tokens > params.max_tokens:
+        if tokens > params.max_tokens + FORCED_ANSWER_TOKENS:  # a cut-off chain's forced answer is cached with it
             raise ReplayError(f"a cached sample of {tokens} tokens exceeds this run's limit of {params.max_tokens}")
         recorded = TokenTrace.from_dict(trace) if trace else None
         completion = Completion(

@@ -181,14 +181,17 @@ class Outcome:
 
 def question_key(problem: Problem) -> dict[str, Any]:
     """What identifies a problem's question in a cache key. A multiple-choice question adds its
-    options and the prompt it is asked with, so that a new choice prompt is a new key; other
-    questions keep the keys they always had."""
+    options and how it is asked (the prompts, the forced answer of a cut-off chain), so that a
+    change of those is a new key; other questions keep the keys they always had."""
+    from tts_cli.grading.forms import ChoiceForm
     from tts_cli.prompts import CHOICE, PROGRAM
+    from tts_cli.strategies.steps import FORCED_ANSWER_TOKENS
 
     key: dict[str, Any] = {"question": question_hash(problem.question)}
     if problem.choices:
         key["choices"] = question_hash("\n".join(problem.choices))
-        key["choice_prompts"] = question_hash(CHOICE.system + "\n" + PROGRAM.system)
+        asked = (CHOICE.system, PROGRAM.system, ChoiceForm.answer_cue, str(FORCED_ANSWER_TOKENS))
+        key["choice_prompts"] = question_hash("\n".join(asked))
     return key
 
 

@@ -44,6 +44,8 @@ def step_label(node: Node, width: int = 60) -> Text:
     details.append(f"{node.tokens} tok")
     if node.answer is not None and node.status in (FINISHED, CHOSEN):
         details.append(f"answer {node.answer}")
+    elif node.status in (FINISHED, CHOSEN):  # it ended, but names nothing (e.g. no such option)
+        details.append("no answer")
     label.append("  " + " · ".join(details), style="dim" if node.status == PRUNED else "magenta")
     return label
 

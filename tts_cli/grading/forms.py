@@ -35,6 +35,7 @@ _ANSWER_LETTER = re.compile(
     r"(?:\(([A-Za-z])\)|\[([A-Za-z])\]|([A-Z]))(?![A-Za-z0-9])"
 )
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
+_FRACTION = re.compile(r"(-?\d{1,12})\s*/\s*(\d{1,12})")
 _NEAREST_TOLERANCE = 0.02  # a program's value names an option within 2% of the option's value
 
 
@@ -65,6 +66,10 @@ class FreeForm:
 
     kind = "free"
     question: Optional[Question] = None
+    # What a chain of thought cut off at its token limit is continued with to make it name its
+    # answer (None: it stays without one). Kept for choice questions, where the answer is a letter
+    # and a few tokens settle it; math chains keep the behaviour their measurements were made with.
+    answer_cue: Optional[str] = None
 
     def extract(self, text: str) -> Optional[str]:
         answer = extract_answer(text)
@@ -104,6 +109,7 @@ class ChoiceForm(FreeForm):
 
     question: Optional[Question] = None
     kind = "choice"
+    answer_cue = "\n\nTherefore, the final answer is $\\boxed{"
 
     @property
     def choices(self) -> tuple[str, ...]:
@@ -214,7 +220,11 @@ def form_of(question: Question) -> FreeForm:
 
 
 def _number(text: str) -> Optional[float]:
-    """The value of a text that is one number (units and currency signs around it allowed)."""
+    """The value of a text that is one number or one fraction ``a/b`` (units and currency signs
+    around it allowed)."""
+    fraction = _FRACTION.fullmatch(text.strip())
+    if fraction is not None and int(fraction.group(2)) != 0:
+        return int(fraction.group(1)) / int(fraction.group(2))
     numbers = _NUMBER.findall(text)
     if len(numbers) != 1:
         return None

@@ -99,6 +99,10 @@ def settle_tree(tree: SearchTree) -> None:
 # ----------------------------------------------------------------------- full-solution sampling
 
 
+# A chain of thought cut off at its limit is asked for its answer (ctx.form.answer_cue): at most
+# this many tokens, kept free in its limit, so a forced answer never passes --max-tokens.
+FORCED_ANSWER_TOKENS = 4
+
 COT = "cot"  # a chain-of-thought solution from ctx.prompt
 PROGRAM = "program"  # a program from the program prompt (prompts.PROGRAM), run in the sandbox
 
@@ -171,41 +175,74 @@ def sample_draws(ctx: SearchContext, draws: Sequence[Draw], *, monitor: Optional
     prompts = {COT: ctx.prompt}
     if any(d.kind == PROGRAM for d in draws):
         prompts[PROGRAM] = program_prompt(ctx)
+    forcing = ctx.form.answer_cue is not None and max_tokens > 2 * FORCED_ANSWER_TOKENS
+    chain_tokens = max_tokens - FORCED_ANSWER_TOKENS if forcing else max_tokens
     params = [
-        config.sampling(d.index, max_tokens=max_tokens, **({"temperature": 0.0} if d.greedy else {})) for d in draws
+        config.sampling(
+            d.index, max_tokens=chain_tokens if d.kind == COT else max_tokens, **({"temperature": 0.0} if d.greedy else {})
+        )
+        for d in draws
     ]
     watched = monitor
     if monitor is not None and any(d.kind != COT for d in draws):
         watched = lambda i, trace: draws[i].kind == COT and monitor(i, trace)  # noqa: E731
     completions, costs = generate(ctx, [prompts[d.kind] for d in draws], params, monitor=watched)
+    forced = _force_answers(ctx, [prompts[d.kind] if d.kind == COT else None for d in draws], completions) if forcing else {}
     runs = _run_programs(ctx, [c.text if d.kind == PROGRAM else None for d, c in zip(draws, completions)])
     samples = []
-    for completion, cost, run, sampling in zip(completions, costs, runs, params):
+    for i, (completion, cost, run, sampling) in enumerate(zip(completions, costs, runs, params)):
         stopped = completion.finish_reason == "stopped"
+        text = completion.text
+        if i in forced:
+            text, extra = forced[i]
+            cost += extra
         if run is not None:
             answer = ctx.form.from_program(run.answer)
             done = answer is not None
         else:
             # a sample stopped for low confidence was cut mid-thought: whatever it wrote is no answer
-            answer = None if stopped else ctx.form.extract(completion.text)
-            done = not stopped and (completion.finished or has_boxed_answer(completion.text))
+            answer = None if stopped else ctx.form.extract(text)
+            done = not stopped and (completion.finished or has_boxed_answer(text))
         candidate = Candidate(
-            text=completion.text, answer=answer, tokens=cost, finish_reason=completion.finish_reason,
+            text=text, answer=answer, tokens=cost, finish_reason=completion.finish_reason,
             trace=completion.trace, program=run,
         )  # fmt: skip
         meta: dict[str, Any] = {"finish_reason": completion.finish_reason}
+        if i in forced:
+            meta["forced_answer"] = True
         if sampling.temperature <= 0:  # shown in the live tree: which candidates are greedy solutions
             meta["greedy"] = True
         if run is not None:
             meta["program"] = run.to_dict()
         elif "tail_conf" in candidate.signals:  # shown in the live tree
             meta["confidence"] = round(candidate.signals["tail_conf"], 2)
-        node = ctx.tree.add(
-            0, completion.text, cost, status=FINISHED if done else PRUNED, answer=answer, meta=meta
-        )
+        node = ctx.tree.add(0, text, cost, status=FINISHED if done else PRUNED, answer=answer, meta=meta)
         candidate.node_id = node.id
-        samples.append(Sample(candidate, split_steps(completion.text) if run is None else [completion.text.strip()]))
+        samples.append(Sample(candidate, split_steps(text) if run is None else [text.strip()]))
     return samples
+
+
+def _force_answers(
+    ctx: SearchContext, prefixes: Sequence[Optional[list[int]]], completions: Sequence[Completion]
+) -> dict[int, tuple[str, int]]:
+    """Chains of thought cut off at their token limit before naming an answer, continued (greedily,
+    all in one batch, from their own KV state) with ``ctx.form.answer_cue``: index -> (the text with
+    the forced answer, its extra generated tokens)."""
+    cue = ctx.form.answer_cue or ""
+    cut = [
+        i for i, (prefix, c) in enumerate(zip(prefixes, completions))
+        if prefix is not None and c.finish_reason == "length" and ctx.form.extract(c.text) is None
+    ]  # fmt: skip
+    if not cut:
+        return {}
+    cue_tokens = ctx.policy.tokenize(cue)
+    extended = [list(prefixes[i] or []) + list(completions[i].tokens) + cue_tokens for i in cut]
+    params = [SamplingParams(temperature=0.0, max_tokens=FORCED_ANSWER_TOKENS, stop=("}",)) for _ in cut]
+    answers, costs = generate(ctx, extended, params)
+    return {
+        i: (completions[i].text + cue + answer.text.split("}", 1)[0] + "}$.", cost)
+        for i, answer, cost in zip(cut, answers, costs)
+    }
 
 
 def _run_programs(ctx: SearchContext, texts: Sequence[Optional[str]]) -> list[Optional[ProgramRun]]:

@@ -101,6 +101,10 @@ def test_jsonl_choices_and_options_with_gold_as_index_letter_or_text() -> None:
         ("\\boxed{B) 10 cents}", None),  # contradicts itself
         ("\\boxed{0.05}", None),  # a value that is no option's
         ("the answer is a number", None),
+        ("- **Option A**: 10 cents is too much.\n- **Option C**: 1 dollar is the bat", None),  # cut off
+        ("The ball and the bat together cost 1 dollar and 10 cents, so 5 cents", None),  # in passing
+        ("Option A is wrong. The correct option is B.", "B"),
+        ("So the ball costs:\n5 cents", "B"),  # a last line that is an option's text
     ],
 )
 def test_the_letter_of_a_multiple_choice_answer(text: str, letter: Any) -> None:

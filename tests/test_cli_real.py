@@ -189,3 +189,18 @@ def test_ask_a_multiple_choice_question_on_the_real_model(cli):
 def test_ask_a_text_question_on_the_real_model_prints_no_latex_wrapper(cli):
     result = cli("ask", "Which is heavier, a kilogram of feathers or a kilogram of steel?", *FAST[:2], "--max-tokens", "64", "--quiet")
     assert result.code == 0 and "\\text" not in result.out and len(result.out.splitlines()) == 1
+
+
+def test_solve_an_mmlu_style_line_on_the_real_model(cli, tmp_path):
+    data = tmp_path / "mc.jsonl"
+    data.write_text(json.dumps({"id": "m1", "question": "Which of these is a mammal?",
+                                "choices": ["eel", "dog", "ant", "owl"], "answer": 1}) + "\n")  # fmt: skip
+    out = tmp_path / "out.jsonl"
+    result = cli("solve", str(data), *FAST, "-o", str(out), "--no-tree")
+    assert result.code == 0, result.err
+    record = json.loads(out.read_text())
+    assert record["gold"] == "B" and [c["text"] for c in record["choices"]] == ["eel", "dog", "ant", "owl"]
+    assert record["answer"] in ("A", "B", "C", "D", None)
+    assert record["correct"] == (record["answer"] == "B")
+    # cut off at 24 tokens, the chain was asked for its letter: an answer, or a visible lack of one
+    assert record["candidates"][0]["tokens"] <= 24

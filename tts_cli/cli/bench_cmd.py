@@ -18,7 +18,7 @@ def bench(
     invocation: typer.Context,
     settings: SearchSettings,
     data: Annotated[
-        Path, typer.Argument(help="Problems with gold answers: JSONL (`question`/`problem`, `answer`).", show_default=False)
+        Path, typer.Argument(help="Problems with gold answers: JSONL (`question`/`problem`, `answer`; multiple choice: `choices` or `options`, gold `answer`/`correct` as index, letter or text).", show_default=False)
     ],
     limit: Annotated[Optional[int], typer.Option("--limit", help="Use only the first N problems.")] = None,
     skip: Annotated[

@@ -33,7 +33,7 @@ def extract_answer(text: str) -> str | None:
     """
     if not isinstance(text, str):
         return None
-    for strategy in (last_boxed, _after_hashes, _answer_phrase, _last_number):
+    for strategy in (last_boxed, _after_hashes, answer_phrase, _last_number):
         answer = strategy(text)
         if answer:
             return _normalise_thousands(answer)
@@ -134,7 +134,8 @@ def _after_hashes(text: str) -> str | None:
     return _clean_phrase_answer(line.lstrip("#"))
 
 
-def _answer_phrase(text: str) -> str | None:
+def answer_phrase(text: str) -> str | None:
+    """What follows the last "answer is" / "Final answer:" phrase on its line, trimmed; None without one."""
     last: re.Match[str] | None = None
     for match in _ANSWER_PHRASE.finditer(text):
         last = match

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Optional
 
-from tts_cli.grading.extract import extract_answer, extract_gold, last_boxed
+from tts_cli.grading.extract import answer_phrase, extract_answer, extract_gold, last_boxed
 from tts_cli.questions import LETTERS, Question
 
 _TEXT_WRAPPER = re.compile(r"^\\(?:text|textbf|textit|mathrm|mbox|mathbf|emph)\s*\{(.*)\}$", re.DOTALL)
@@ -29,9 +29,10 @@ _LETTER_ALONE = re.compile(
 )
 # A capital letter closed by ")", "." or ":" and followed by text: "B) 5 cents", "(B) 5 cents", "B: 5 cents"
 _LETTER_THEN_TEXT = re.compile(r"^(?:(?:option|choice)\s*)?[*_]*\(?([A-Z])[).:][*_]*\s+(.+)$", re.IGNORECASE | re.DOTALL)
-# "answer is (B)", "Answer: B", "the correct option is C": a capital letter, or any letter in brackets
+# "answer is (B)", "Answer: B", "the correct option is C": a capital letter, or any letter in brackets.
+# Not "Option D: ..." alone: chains that weigh every option name each of them so.
 _ANSWER_LETTER = re.compile(
-    r"(?i:answer|option|choice)\s*(?i:is|would be|should be)?\s*[:=]?\s*[*_]*\s*"
+    r"(?i:answer|(?:correct|right|best)\s+(?:option|choice))\s*(?i:is|would be|should be)?\s*[:=]?\s*[*_]*\s*"
     r"(?:\(([A-Za-z])\)|\[([A-Za-z])\]|([A-Z]))(?![A-Za-z0-9])"
 )
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
@@ -120,6 +121,9 @@ class ChoiceForm(FreeForm):
         return LETTERS[: len(self.choices)]
 
     def extract(self, text: str) -> Optional[str]:
+        """The letter a solution gives: its last box, else its last "answer is (B)" phrase, else a
+        last line that is an option (``**B**``, ``B) 5 cents``). A chain that was cut off while
+        weighing the options ("Option D: ...", numbers in passing) gives none."""
         boxed = last_boxed(text)
         if boxed is not None:
             return self.letter_of(boxed)
@@ -127,16 +131,17 @@ class ChoiceForm(FreeForm):
             letter = next(group for group in match.groups() if group).upper()
             if letter in self.letters:
                 return letter
-        answer = extract_answer(text)
-        found = self.letter_of(answer) if answer is not None else None
+        phrase = answer_phrase(text)
+        found = self.letter_of(phrase) if phrase is not None else None
         if found is not None:
             return found
         lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-        return self.letter_of(lines[-1]) if lines else None
+        return self.letter_of(lines[-1], strict=True) if lines else None
 
-    def letter_of(self, answer: str) -> Optional[str]:
+    def letter_of(self, answer: str, *, strict: bool = False) -> Optional[str]:
         """The option ``answer`` names: its letter (``B``, ``(B)``, ``**B**``, ``B) 5 cents``) or its
-        text written out; None when it names none of them."""
+        text written out; None when it names none of them. ``strict``: a letter followed by text
+        counts only when the text is that option's (a line of reasoning is not an answer)."""
         answer = unwrap_text(answer.strip()).strip().strip("$").strip()
         if not answer:
             return None
@@ -149,20 +154,22 @@ class ChoiceForm(FreeForm):
             letter = then_text.group(1)
             named = self._names(then_text.group(2))
             # "B) 5 cents" names B; "B) 10 cents" when 10 cents is A contradicts itself: no answer
-            return letter if named is None or self.letters[named] == letter else None
-        index = self._names(answer)
+            if named is None:
+                return None if strict else letter
+            return letter if self.letters[named] == letter else None
+        index = self._names(answer, whole=strict)
         return self.letters[index] if index is not None else None
 
-    def _names(self, text: str) -> Optional[int]:
-        """The option whose text ``text`` is (after normalisation), or the one and only option it
-        holds in full; None when there is no such single option."""
+    def _names(self, text: str, *, whole: bool = False) -> Optional[int]:
+        """The option whose text ``text`` is (after normalisation), or (unless ``whole``) the one and
+        only option it holds in full; None when there is no such single option."""
         wanted = normalise_text(text)
         if not wanted:
             return None
         options = [normalise_text(choice) for choice in self.choices]
         exact = [i for i, option in enumerate(options) if option and option == wanted]
-        if len(exact) == 1:
-            return exact[0]
+        if len(exact) == 1 or whole:
+            return exact[0] if len(exact) == 1 else None
         value = _number(wanted)
         if value is not None:
             same = [i for i, option in enumerate(options) if _number(option) == value]

@@ -60,6 +60,12 @@ def test_a_question_without_options_stays_as_written(text: str) -> None:
     assert make_question(text) == Question(text)
 
 
+def test_finding_options_stays_linear_on_a_huge_text_full_of_markers() -> None:
+    text = "Which? " + "a) b) " * 150_000  # every "a)" starts a run that an O(n^2) scan would follow to the end
+    assert inline_choices(text) is None  # the last run's options are empty
+    assert inline_choices("Which? " + "x a) y " * 150_000 + "A) yes B) no") == Question(("Which? " + "x a) y " * 150_000).rstrip(), ("yes", "no"))
+
+
 def test_the_rendered_question_is_read_back_with_the_same_options() -> None:
     question = make_question("Which one?", ["a cat", "(B) a dog", "an eel"])
     assert inline_choices(question.prompt_text()) == question

@@ -118,13 +118,18 @@ def inline_choices(text: str) -> Optional[Question]:
     them must end with ``?``, ``:`` or ``.``, or say "answer", "options", "which" ... so that
     "Find (a) the area and (b) the perimeter" stays a question with two parts.
     """
-    markers = list(_MARKER.finditer(text))
+    # the last option runs to the end of the text and no option is longer than _MAX_OPTION_CHARS,
+    # so only the text's tail can hold options: the scan stays short on a huge text
+    tail = max(0, len(text) - MAX_CHOICES * (_MAX_OPTION_CHARS + 4))
+    markers = list(_MARKER.finditer(text, tail))
     for first_at, first in enumerate(markers):
         if _letter(first) not in "aA":
             continue
         upper = _letter(first).isupper()
         run = [first]
         for marker in markers[first_at + 1 :]:
+            if len(run) == MAX_CHOICES or marker.start() - run[-1].end() > _MAX_OPTION_CHARS:
+                break  # no option is that long: the run has ended (this keeps the scan linear)
             expected = LETTERS[len(run)] if upper else LETTERS[len(run)].lower()
             if _letter(marker) == expected and marker.lastindex == first.lastindex and marker.group(0)[-1] == first.group(0)[-1]:
                 run.append(marker)

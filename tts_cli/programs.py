@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Optional, Sequence
 
+from tts_cli.safe_text import printable
 from tts_cli.sandbox import Execution, Limits, run_program
 
 # program samples are short: these limits leave a sound program room and stop a runaway one fast
@@ -107,8 +108,9 @@ def _without_defs(source: str) -> str:
 def answer_of(stdout: str) -> Optional[str]:
     """The answer a program printed: its last non-empty line; a number is written plainly
     (``18.000000000000004`` → ``18``, ``1,200`` → ``1200``, ``$5`` → ``5``, ``3.50`` → ``3.5``);
-    other short text is kept as printed; a long line is no answer."""
-    lines = [line.strip() for line in stdout.splitlines() if line.strip()]
+    other short text is kept as printed, without escape sequences or control characters (a program
+    is model-written: it may try to reach the user's terminal); a long line is no answer."""
+    lines = [line.strip() for line in printable(stdout).splitlines() if line.strip()]
     if not lines:
         return None
     last = lines[-1]

@@ -135,6 +135,8 @@ def _discard(stream: Optional[IO[str]]) -> None:
 
 
 def _report(env: "Environment", message: str) -> None:
+    from tts_cli.safe_text import one_line
+
     first_line = message.strip().splitlines()[0] if message.strip() else "unknown error"
-    env.stderr.write(f"tts: error: {first_line}\n")
+    env.stderr.write(f"tts: error: {one_line(first_line)}\n")
     env.stderr.flush()

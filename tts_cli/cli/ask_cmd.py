@@ -35,6 +35,7 @@ def ask(
     from tts_cli.display.cost import cost_table
     from tts_cli.env import Environment
     from tts_cli.questions import make_question, read_question
+    from tts_cli.safe_text import one_line
 
     env = invocation.ensure_object(Environment)
     config = check_settings(settings)
@@ -50,16 +51,10 @@ def ask(
     if as_json:
         env.stdout.write(json.dumps(solution.to_dict(), ensure_ascii=False) + "\n")
     else:
-        env.stdout.write(f"{clean_line(solution.shown_answer)}\n")
+        env.stdout.write(f"{one_line(solution.shown_answer)}\n")
     env.stdout.flush()
     if not quiet:
         env.err.print(cost_table(solution.cost))
-
-
-def clean_line(text: str) -> str:
-    """One line of model-written text for a terminal: control characters (escape sequences that
-    would set the title or the clipboard) become spaces, line breaks too."""
-    return "".join(" " if (ord(ch) < 32 or 0x7F <= ord(ch) < 0xA0) else ch for ch in text).strip()
 
 
 def _solve_live(env: Any, session: Any, asked: Any) -> Any:

@@ -30,7 +30,7 @@ def doctor(
     """Check this machine: llama.cpp build, CPU features, GPU offload, downloaded models, and a short
     real decode in a child process (a native crash is reported, exit 3, instead of killing tts)."""
     from tts_cli.config import load_registry, resolve_model_ref
-    from tts_cli.doctor import machine_facts, run_probe_child
+    from tts_cli.doctor import machine_facts, run_probe_child, sandbox_facts
     from tts_cli.engine.cpu import requested_mode
     from tts_cli.engine.probe import ProbeRequest
     from tts_cli.paths import models_dir
@@ -45,6 +45,7 @@ def doctor(
     registry = load_registry(models)
     store = ModelStore()
     report: dict[str, Any] = {"tts": _version(), **machine_facts(), "models_dir": str(models_dir())}
+    report["sandbox"] = sandbox_facts()
     spec = resolve_model_ref(model, registry) if model is not None else _default_probe_model(registry, store)
     outcome = None
     if spec is not None:
@@ -107,6 +108,7 @@ def _print_report(env: Environment, report: dict[str, Any], outcome: Any) -> Non
             f"devices    {devices}",
             f"GPU        offload {offload}",
         ]
+    lines += _sandbox_lines(report["sandbox"])
     lines.append(f"models     {report['models_dir']}")
     for m in report["models"]:
         size = megabytes(m["size"]) if m["size"] else "size unknown"
@@ -116,6 +118,19 @@ def _print_report(env: Environment, report: dict[str, Any], outcome: Any) -> Non
     else:
         lines += _check_lines(report["check"]["model"], outcome)
     env.stdout.write("\n".join(lines) + "\n")
+
+
+def _sandbox_lines(sandbox: dict[str, Any]) -> list[str]:
+    """The jail for model-written programs (pot, mixed, the program verifier): which bwrap, and
+    whether it works; when it does not, why, and what to install."""
+    found = sandbox.get("bwrap")
+    lines = []
+    if found is not None:
+        userns = "user namespaces work" if found["user_namespaces"] else f"no user namespaces ({found.get('user_namespaces_error') or 'refused'})"
+        lines.append(f"sandbox    bubblewrap {found['version'] or '(version unknown)'} · {found['origin']} · {found['path']} · {userns}")
+    verdict = "ok: model-written programs run jailed" if sandbox["available"] else "programs are refused"
+    lines.append(f"{'sandbox' if found is None else '':<10} {verdict}: {sandbox['detail']}")
+    return lines
 
 
 def _check_lines(model: str, outcome: Any) -> list[str]:

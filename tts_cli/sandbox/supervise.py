@@ -59,6 +59,7 @@ def supervise(
             pass_fds=tuple(pass_fds),
             env={},
             start_new_session=True,
+            preexec_fn=_first_to_die,
         )
     except BaseException:
         os.close(info_fd)
@@ -97,7 +98,7 @@ def supervise(
                 break
     finally:
         if reaped is None or killed_for is not None or watch.outputs:
-            reaped = _kill(proc.pid, watch.init_fd, reaped)
+            reaped = _kill(proc.pid, watch.init_fd, watch.init_pid, reaped)
         watch.close()
         proc.stdout.close()
         proc.stderr.close()
@@ -114,6 +115,24 @@ def supervise(
     )
 
 
+def _first_to_die() -> None:
+    """Runs in bwrap's process just before its exec: the OOM score at its maximum, inherited by the
+    whole jail, so that under memory pressure the kernel kills the jail before the caller (and its
+    model). Written with the caller's credentials: a root caller (CAP_SYS_RESOURCE) sets the floor
+    too, and for every caller the jail's /proc is read-only, so nothing inside can lower it. Only
+    os-level calls: this runs in a forked child of a threaded process."""
+    try:
+        fd = os.open("/proc/self/oom_score_adj", os.O_WRONLY)
+    except OSError:
+        return
+    try:
+        os.write(fd, b"1000")
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 class _Watch:
     """The descriptors of one run: stdout and stderr, bwrap's info pipe (which names the jail's
     PID 1), a pidfd that becomes readable when the monitor exits (None on kernels before 5.3:
@@ -126,6 +145,7 @@ class _Watch:
         self.info_fd: Optional[int] = info_fd
         self.info = b""
         self.init_fd: Optional[int] = None
+        self.init_pid: Optional[int] = None
         self.exit_fd = _pidfd(monitor)
         for fd in [*outputs, info_fd]:
             os.set_blocking(fd, False)
@@ -165,7 +185,8 @@ class _Watch:
             self.info += chunk
             found = _CHILD_PID.search(self.info)
             if found:
-                self.init_fd = _child_pidfd(int(found.group(1)), self.monitor)
+                self.init_pid = int(found.group(1))
+                self.init_fd = _child_pidfd(self.init_pid, self.monitor)
 
     def close(self) -> None:
         self.selector.close()
@@ -211,14 +232,23 @@ def _reap(pid: int, *, block: bool) -> Optional[_Reaped]:
     return status, usage.ru_utime + usage.ru_stime
 
 
-def _kill(monitor: int, init_fd: Optional[int], reaped: Optional[_Reaped]) -> _Reaped:
+def _kill(monitor: int, init_fd: Optional[int], init_pid: Optional[int], reaped: Optional[_Reaped]) -> _Reaped:
     """Kills the jail and returns once every process of it is gone: first its PID 1 (which takes
     the whole PID namespace with it), then, if it lingers, the monitor. The monitor is never killed
     first while it has a child: during setup bwrap's child waits on the monitor without a
-    parent-death signal, and would wait forever."""
+    parent-death signal, and would wait forever.
+
+    The CPU time is read off the jail's processes just before the kill: a dying PID 1 lets the
+    kernel reap the rest without adding their time to anyone's (zap_pid_ns_processes ignores
+    SIGCHLD), so the monitor's rusage would miss it. What they spend between that reading and the
+    kill is missed: the figure is a lower bound."""
     own_fd = None
     if init_fd is None and reaped is None:
-        init_fd = own_fd = _first_child_pidfd(monitor)
+        found = _first_child_pidfd(monitor)
+        if found is not None:
+            init_fd = own_fd = found[0]
+            init_pid = found[1]
+    spent = _tree_cpu_seconds(init_pid) if init_pid is not None and reaped is None else 0.0
     try:
         if init_fd is not None:
             try:
@@ -239,14 +269,46 @@ def _kill(monitor: int, init_fd: Optional[int], reaped: Optional[_Reaped]) -> _R
             assert reaped is not None
         if init_fd is not None:  # its exit comes after the kernel emptied its PID namespace
             select.select([init_fd], [], [], KILL_GRACE)
-        return reaped
+        return reaped[0], max(reaped[1], spent)
     finally:
         if own_fd is not None:
             os.close(own_fd)
 
 
-def _first_child_pidfd(monitor: int) -> Optional[int]:
-    """A pidfd for the monitor's child (the jail's PID 1) when bwrap has not said which it is."""
+def _tree_cpu_seconds(root: int) -> float:
+    """User + system seconds of ``root`` and every live process under it, each with what its own
+    reaped children spent (/proc/PID/stat: utime, stime, cutime, cstime)."""
+    children: Dict[int, List[int]] = {}
+    spent: Dict[int, int] = {}
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return 0.0
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+            ppid, ticks = int(fields[1]), sum(int(x) for x in fields[11:15])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(name))
+        spent[int(name)] = ticks
+    total, todo, seen = 0, [root], set()
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        total += spent.get(pid, 0)
+        todo += children.get(pid, [])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _first_child_pidfd(monitor: int) -> Optional[Tuple[int, int]]:
+    """A pidfd for the monitor's child (the jail's PID 1) when bwrap has not said which it is, and
+    its pid."""
     try:
         with open(f"/proc/{monitor}/task/{monitor}/children") as f:
             pids = [int(p) for p in f.read().split()]
@@ -255,5 +317,5 @@ def _first_child_pidfd(monitor: int) -> Optional[int]:
     for pid in pids:
         fd = _child_pidfd(pid, monitor)
         if fd is not None:
-            return fd
+            return fd, pid
     return None

@@ -287,3 +287,33 @@ def test_equivalence_reflexive_on_extracted_numbers(number: str, template: str) 
 @given(st.text(max_size=30), st.text(max_size=30))
 def test_equivalence_never_raises(a: str, b: str) -> None:
     assert isinstance(answers_equivalent(a, b, timeout_seconds=1.0), bool)
+
+
+def test_symbolic_comparison_in_a_forked_child_does_not_hang() -> None:
+    """A forked child (the crash-isolated tests fork; so may a user's program) must not touch the
+    parent's math-verify worker: its reader thread held a stream lock at the fork, and closing that
+    stream in the child blocked for ever."""
+    import os
+    import time
+
+    from tts_cli.grading import equivalence
+
+    assert equivalence._symbolic_equivalent("\\frac{1}{2}", "0.5", 10.0)  # the parent's worker runs now
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os._exit(0 if equivalence._symbolic_equivalent("\\frac{2}{6}", "\\frac{1}{3}", 10.0) else 1)
+        except BaseException:
+            os._exit(2)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung on the parent's math-verify worker")
+    assert equivalence._symbolic_equivalent("\\frac{3}{9}", "\\frac{1}{3}", 10.0)  # the parent's still works

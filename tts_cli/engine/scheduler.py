@@ -23,6 +23,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Protocol
 
+from tts_cli.engine.cancel import Cancelled, CancelToken, current_token
 from tts_cli.errors import TTSError
 
 
@@ -38,6 +39,7 @@ class Request:
     cells: int  # KV cells it may need at most: prefix tokens + max_tokens per sequence
     sequences: int  # slots it holds while running
     state: Any = None  # what ``run`` returned: the engine's running sequences
+    cancel: Optional[CancelToken] = None  # the submitting thread's (engine/cancel.py); set: drop the request
     result: Any = None
     error: Optional[BaseException] = None
     done: threading.Event = field(default_factory=threading.Event)
@@ -115,6 +117,10 @@ class Scheduler:
         return threading.current_thread() is self._thread
 
     def submit(self, request: Request) -> Any:
+        if request.cancel is None:
+            request.cancel = current_token()
+        if request.cancel is not None:
+            request.cancel.check()
         with self._cv:
             if self._closing:
                 raise EngineClosedError("the engine is closed")
@@ -141,13 +147,27 @@ class Scheduler:
                     self._cv.wait()
                 if self._closing:
                     break
+                self._drop_cancelled_waiting()
                 admitted = self._admit()
             for request in admitted:
                 self._start(request)
+            self._abort_cancelled_running()
             if self._running:
                 self.peak_running = max(self.peak_running, len(self._running))
                 self._step()
         self._fail_all(EngineClosedError("the engine was closed while this request ran"))
+
+    def _drop_cancelled_waiting(self) -> None:
+        """(Under the lock.) Requests cancelled before they started: failed, never admitted."""
+        for request in [r for r in self._waiting if r.cancel is not None and r.cancel.cancelled]:
+            self._waiting.remove(request)
+            request.fail(_cancelled(request))
+
+    def _abort_cancelled_running(self) -> None:
+        """Running requests whose caller is gone: their sequences dropped, their cells freed now."""
+        for request in [r for r in self._running if r.cancel is not None and r.cancel.cancelled]:
+            self._running.remove(request)
+            self._abort(request, _cancelled(request))
 
     def _admit(self) -> list[Request]:
         admitted: list[Request] = []
@@ -210,3 +230,7 @@ class Scheduler:
         for request in self._running:
             self._abort(request, error)
         self._running.clear()
+
+
+def _cancelled(request: Request) -> BaseException:
+    return Cancelled(request.cancel.reason if request.cancel is not None else "cancelled")

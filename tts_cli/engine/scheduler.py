@@ -131,6 +131,12 @@ class Scheduler:
             raise request.error
         return request.result
 
+    def snapshot(self) -> dict[str, int]:
+        """Requests running and waiting now, and the KV cells admitted requests hold."""
+        with self._cv:
+            return {"running": len(self._running), "waiting": len(self._waiting),
+                    "used_cells": self.admission.used_cells, "cells": self.admission.cells}  # fmt: skip
+
     def close(self) -> None:
         """Fail every waiting and running request and stop the thread."""
         with self._cv:

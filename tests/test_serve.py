@@ -32,6 +32,9 @@ openai = pytest.importorskip("openai")
 pytest.importorskip("uvicorn")
 pytest.importorskip("sse_starlette")
 
+from test_openai_real import API_KEY as LLAMA_SERVER_KEY  # noqa: E402
+from test_openai_real import server_url  # noqa: E402,F401  (the llama-cpp-python server fixture)
+
 MODEL = "smollm2-135m"
 KEY = "serve-test-key"
 QUESTION = [{"role": "user", "content": "What is 2 + 3?"}]
@@ -73,8 +76,9 @@ class Served:
         return dict(http("GET", f"{self.url}/health", timeout=10).json())
 
 
-def start(smollm2: Path, log: Path, *args: str, env: Optional[dict[str, str]] = None) -> Served:
-    command = [sys.executable, "-m", "tts_cli", "serve", "-p", MODEL, "--port", "0", "--ctx", "4096",
+def start(smollm2: Path, log: Path, *args: str, env: Optional[dict[str, str]] = None, model: str = MODEL) -> Served:
+    """``tts serve`` on ``model`` (``smollm2``: the fixture that makes sure it is downloaded)."""
+    command = [sys.executable, "-m", "tts_cli", "serve", "-p", model, "--port", "0", "--ctx", "4096",
                "--threads", "2", "--max-tokens", "32", *args]  # fmt: skip
     sink = log.open("wb")
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=sink, env={**os.environ, **(env or {})})
@@ -402,6 +406,24 @@ def test_a_client_that_hangs_up_frees_its_sequences_at_once(server: Served, stre
     sock.close()
     assert wait_idle(server, 10) < 10  # 8 samples of 3000 tokens would take minutes
     assert send(server, {**BIG, "max_tokens": 8}).status_code == 200
+
+
+def test_a_server_model_behind_it(smollm2_path: Path, server_url: str, tmp_path: Path) -> None:  # noqa: F811
+    """tts serve in front of llama-cpp-python's server (backend = "openai"): the search's samples
+    are requests to that server, and the cost says so."""
+    models = tmp_path / "models.toml"
+    models.write_text(f'[models."smol-server"]\nbackend = "openai"\nbase_url = "{server_url}"\nmodel = "smollm2"\n'
+                      'api_key_env = "TTS_TEST_SERVER_KEY"\nparams = 134515008\ncontext = 4096\n')  # fmt: skip
+    served = start(smollm2_path, tmp_path / "serve.log", "--models", str(models), model="smol-server",
+                   env={"TTS_TEST_SERVER_KEY": LLAMA_SERVER_KEY})  # fmt: skip
+    try:
+        client = openai.OpenAI(base_url=served.api, api_key="unused", max_retries=0, timeout=120)
+        response = client.chat.completions.create(model="majority-2@smol-server", messages=QUESTION, max_tokens=24)
+        tts = record(response.choices[0])
+        assert tts["strategy"] == "majority" and len(tts["candidates"]) == 2
+        assert tts["cost"]["policy"]["source"] == "server" and response.usage.completion_tokens == spent(tts) > 0
+    finally:
+        assert stop(served) == 0, served.log.read_text()[-2000:]
 
 
 # ------------------------------------------------------------------------- start and stop

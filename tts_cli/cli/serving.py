@@ -19,7 +19,7 @@ from tts_cli.cli.runtime import Session, check_settings
 from tts_cli.errors import ContextOverflowError, UsageError
 from tts_cli.questions import Question, make_question
 from tts_cli.server.protocol import Job
-from tts_cli.strategies import Options, SearchConfig, available, strategy_flags
+from tts_cli.strategies import Options, SearchConfig, available, get_strategy, strategy_flags
 from tts_cli.tree import SearchTree
 
 PROMPT_HEADROOM = 16  # tokens a prompt must leave free in the context (as solver.solve requires)
@@ -32,6 +32,11 @@ class Plan:
     strategy: str
     config: SearchConfig
     options: Options
+
+    @property
+    def deterministic(self) -> bool:
+        """A strategy that samples nothing (greedy): its ``n`` means nothing."""
+        return bool(get_strategy(self.strategy).deterministic)
 
 
 class SessionService:

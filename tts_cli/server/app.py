@@ -237,8 +237,9 @@ async def _answer(request: Request, server: Server, jobs: list[Job], endpoint: s
 
     def log(status: int, solutions: Sequence[Any] = ()) -> None:
         tokens = sum(u.generated_tokens for s in solutions for u in (s.cost.policy, s.cost.verifier) if u is not None)
-        strategy = plans[0].strategy
-        server.settings.log(f"POST {request.url.path} {status} {strategy} n={plans[0].config.n} x{searches} "
+        plan = plans[0]
+        samples = "" if plan.deterministic else f" n={plan.config.n}"
+        server.settings.log(f"POST {request.url.path} {status} {plan.strategy}{samples} x{searches} "
                             f"{time.perf_counter() - started:.1f}s {tokens} tok")  # fmt: skip
 
     if job.stream:
@@ -298,6 +299,7 @@ async def _stream(
 
     waiting = [asyncio.wrap_future(s.future) for s in running]
     finished = False
+    started = time.monotonic()
     try:
         while True:
             _, pending = await asyncio.wait(waiting, timeout=PROGRESS_SECONDS)
@@ -305,7 +307,8 @@ async def _stream(
                 break
             steps = sum(len(s.tree.nodes) - 1 for s in running)
             tokens = sum(n.tokens for s in running for n in list(s.tree.nodes))
-            yield ServerSentEvent(comment=f"tts: searching, {steps} steps, {tokens} tokens")
+            yield ServerSentEvent(comment=f"tts: searching for {time.monotonic() - started:.0f} s; "
+                                          f"{steps} steps ({tokens} tokens) finished")  # fmt: skip
         try:
             solutions = [_result(w) for w in waiting]
         except ApiError as error:

@@ -32,7 +32,7 @@ def test_model_names(name: str, route: Route) -> None:
     assert parse_model(name, POLICY, STRATEGIES) == route
 
 
-@pytest.mark.parametrize("name", ["gpt-4o", f"majority@other-model", f"majority-0@{POLICY}", f"majority-08@{POLICY}",
+@pytest.mark.parametrize("name", ["gpt-4o", "majority@other-model", f"majority-0@{POLICY}", f"majority-08@{POLICY}",
                                   f"wizard-3@{POLICY}", "", "@", f"majority-x@{POLICY}"])  # fmt: skip
 def test_names_this_server_does_not_serve(name: str) -> None:
     with pytest.raises(ApiError) as caught:

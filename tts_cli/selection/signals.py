@@ -17,11 +17,12 @@ A candidate that generated nothing is the least confident: every signal of an em
 from __future__ import annotations
 
 import math
-from typing import Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING, Sequence
 
 from tts_cli.selection.errors import SelectionError
+
+if TYPE_CHECKING:  # numpy loads when a signal is computed, not when `tts --help` imports this
+    import numpy as np
 
 WINDOW = 64
 TAIL = 64
@@ -42,6 +43,8 @@ NEG_INF = float("-inf")
 def window_means(values: Sequence[float] | np.ndarray, window: int = WINDOW) -> np.ndarray:
     """Means of every run of ``window`` consecutive values (stride 1); one mean of all of them
     when there are fewer; empty for no values."""
+    import numpy as np
+
     x = np.asarray(values, dtype=np.float64)
     if x.size == 0:
         return x
@@ -65,6 +68,8 @@ def summarize(
         raise SelectionError(f"window and tail must be at least 1 token, got window={window}, tail={tail}")
     if not 0 < bottom <= 1:
         raise SelectionError(f"bottom must be a fraction in (0, 1], got {bottom}")
+    import numpy as np
+
     conf = np.asarray(confidence, dtype=np.float64)
     groups = window_means(conf, window)
     found = {
@@ -80,6 +85,8 @@ def summarize(
 
 
 def _mean(values: Sequence[float] | np.ndarray, sign: float = 1.0) -> float:
+    import numpy as np
+
     x = np.asarray(values, dtype=np.float64)
     return sign * float(x.mean()) if x.size else NEG_INF
 
@@ -89,4 +96,6 @@ def _bottom_mean(groups: np.ndarray, bottom: float) -> float:
         return NEG_INF
     # the epsilon keeps 0.1 × 30 = 3.0000000000000004 from becoming 4
     k = max(1, math.ceil(bottom * groups.size - 1e-9))
+    import numpy as np
+
     return float(np.partition(groups, k - 1)[:k].mean())

@@ -376,3 +376,33 @@ def test_the_bench_grades_letters_with_pass_at_n_selectors_and_the_share_without
     plain = BenchPlan([Problem(line=1, id="mammal", question="Which is a mammal?", gold="B")], [None], ["greedy"],
                       [1], SearchSettings(max_tokens=64), {})  # fmt: skip
     assert not keys & {task.key for task in Bench(plain, Models(), ResultCache.open(tmp_path / "c2")).tasks()}
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("7(√3 – 1)", 7 * (3**0.5 - 1)), ("5(√3 + 1)", 5 * (3**0.5 + 1)), ("1500pi", 1500 * 3.141592653589793),
+        ("10π", 31.41592653589793), ("2^10", 1024.0), ("3/8", 0.375), ("√2/2", 2**0.5 / 2), ("2√3", 2 * 3**0.5),
+        ("4 sqrt(2)", 4 * 2**0.5), ("Rs. 1,680", 1680.0), ("$78.20", 78.2), ("12 km", 12.0), ("-4", -4.0),
+    ],
+)  # fmt: skip
+def test_the_value_of_an_option_written_as_an_expression(text: str, value: float) -> None:
+    from tts_cli.grading.option_value import option_value
+
+    assert option_value(text) == pytest.approx(value)
+
+
+@pytest.mark.parametrize(
+    "text", ["(50,7)", "34, 62", "M/(D-3)", "1 hour and 31 minutes", "None of these", "9**9**9", "2^1000", "sqrt(x)",
+             "__import__('os')", "1e400", "", "(" * 200]
+)  # fmt: skip
+def test_options_that_have_no_value(text: str) -> None:
+    from tts_cli.grading.option_value import option_value
+
+    assert option_value(text) is None
+
+
+def test_a_programs_value_names_an_option_written_as_an_expression() -> None:
+    form = ChoiceForm(make_question("Find x.", ["5(√3 + 1)", "6(√3 + 1)", "7(√3 – 1)", "8(√3 – 1)", "None of these"]))
+    assert form.from_program("13.6603") == "A" and form.from_program("5.12") == "C"
+    assert form.from_program("100") is None

@@ -183,7 +183,7 @@ def question_key(problem: Problem) -> dict[str, Any]:
     """What identifies a problem's question in a cache key. A multiple-choice question adds its
     options and how it is asked (the prompts, the forced answer of a cut-off chain), so that a
     change of those is a new key; other questions keep the keys they always had."""
-    from tts_cli.grading.forms import ChoiceForm
+    from tts_cli.grading.forms import ChoiceForm, valued_as_expressions
     from tts_cli.prompts import CHOICE, PROGRAM
     from tts_cli.strategies.steps import FORCED_ANSWER_TOKENS
 
@@ -192,6 +192,8 @@ def question_key(problem: Problem) -> dict[str, Any]:
         key["choices"] = question_hash("\n".join(problem.choices))
         asked = (CHOICE.system, PROGRAM.system, ChoiceForm.answer_cue, str(FORCED_ANSWER_TOKENS))
         key["choice_prompts"] = question_hash("\n".join(asked))
+        if valued_as_expressions(problem.choices):
+            key["option_values"] = 1
     return key
 
 

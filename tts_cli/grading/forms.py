@@ -12,10 +12,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from tts_cli.grading.equivalence import without_article
 from tts_cli.grading.extract import answer_phrase, extract_answer, extract_gold, last_boxed
+from tts_cli.grading.option_value import option_value
 from tts_cli.questions import Question
 
 _TEXT_WRAPPER = re.compile(r"^\\(?:text|textbf|textit|mathrm|mbox|mathbf|emph)\s*\{(.*)\}$", re.DOTALL)
@@ -176,7 +177,8 @@ class ChoiceForm(FreeForm):
 
     def from_program(self, answer: Optional[str]) -> Optional[str]:
         """A program printed a letter, an option's text or a value: the option it names, a value
-        going to the option nearest to it (within 2%)."""
+        going to the option nearest to it (within 2%), options written as expressions
+        (``7(√3 – 1)``) by their value."""
         if answer is None:
             return None
         named = self.letter_of(answer)
@@ -187,7 +189,9 @@ class ChoiceForm(FreeForm):
             return None
         best: Optional[tuple[float, int]] = None
         for i, choice in enumerate(self.choices):
-            option = _number(normalise_text(choice))
+            option = option_value(choice)  # 7(√3 – 1), 1500pi, 2^10, 12 km
+            if option is None:
+                option = _number(normalise_text(choice))
             if option is None:
                 continue
             error = abs(value - option) / max(abs(option), 1e-9)
@@ -220,6 +224,17 @@ class ChoiceForm(FreeForm):
 def form_of(question: Question) -> FreeForm:
     """The answer form a question takes."""
     return ChoiceForm(question) if question.choices else FREE
+
+
+def valued_as_expressions(choices: Sequence[str]) -> bool:
+    """Whether an option of these gets its value from the expression reader (``7(√3 – 1)``,
+    ``Rs.1680``, ``4,000``) where the plain number reader gave none or another: the bench keys such
+    questions apart, as programs' answers to them map to options differently since that reader."""
+    for choice in choices:
+        new, old = option_value(choice), _number(normalise_text(choice))
+        if new is not None and (old is None or abs(new - old) > 1e-9 * max(1.0, abs(new))):
+            return True
+    return False
 
 
 def _number(text: str) -> Optional[float]:

@@ -406,3 +406,13 @@ def test_a_programs_value_names_an_option_written_as_an_expression() -> None:
     form = ChoiceForm(make_question("Find x.", ["5(√3 + 1)", "6(√3 + 1)", "7(√3 – 1)", "8(√3 – 1)", "None of these"]))
     assert form.from_program("13.6603") == "A" and form.from_program("5.12") == "C"
     assert form.from_program("100") is None
+
+
+def test_an_options_value_is_read_in_linear_time() -> None:
+    """Sixty letters that end in no unit once took an exponential regex backtrack (it never returned)."""
+    import subprocess
+    import sys
+
+    code = "from tts_cli.grading.option_value import option_value; print(option_value('a' * 59 + '1'))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == "None"

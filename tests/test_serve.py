@@ -295,7 +295,7 @@ HOSTILE: list[tuple[str, Any, int]] = [
     ("a strategy that needs a verifier", {**BIG, "tts": {"strategy": "weighted"}}, 422),
     ("too many messages", {"model": MODEL, "messages": [{"role": "user", "content": "hi"}] * 65}, 413),
     ("over the context", {"model": MODEL, "messages": [{"role": "user", "content": "seven " * 6000}]}, 400),
-    ("a body over the size cap", b'{"model": "' + b"x" * (2 << 20) + b'"}', 413),
+    ("a body over the size cap", ("announce", 2 << 20), 413),
     ("nested too deep for a parser", b'{"model": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 400),
     ("not UTF-8", b'{"model": "\xff\xfe", "messages": []}', 400),
     ("completions without a prompt", ("/v1/completions", {"model": MODEL}), 400),
@@ -304,9 +304,33 @@ HOSTILE: list[tuple[str, Any, int]] = [
 
 
 def send(server: Served, body: Any, path: str = "/v1/chat/completions") -> Reply:
+    if isinstance(body, tuple) and body[0] == "announce":
+        return announce(server, body[1])
     if isinstance(body, tuple):
         path, body = body
     return http("POST", f"{server.url}{path}", body)
+
+
+def announce(server: Served, length: int) -> Reply:
+    """Headers that announce a body of ``length`` bytes, and no body: the server must refuse it
+    from the header alone (sending 2 MiB first races with the server closing the connection)."""
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     f"Content-Length: {length}\r\n\r\n".encode())  # fmt: skip
+        data = b""
+        while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < _content_length(data):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return Reply(int(head.split()[1]), {}, body.decode())
+
+
+def _content_length(data: bytes) -> int:
+    found = re.search(rb"content-length:\s*(\d+)", data.split(b"\r\n\r\n", 1)[0], re.IGNORECASE)
+    return int(found.group(1)) if found else 0
 
 
 @pytest.mark.parametrize(("name", "body", "status"), HOSTILE, ids=[h[0] for h in HOSTILE])
@@ -326,7 +350,10 @@ def test_wrong_methods_and_paths_get_json_errors(server: Served) -> None:
 
 def test_the_server_survives_the_hostile_requests(server: Served) -> None:
     for _, body, _ in HOSTILE:
-        send(server, body)
+        try:
+            send(server, body)
+        except OSError:  # the client's side of a refused request (a reset): only the server matters here
+            pass
     assert server.health()["status"] == "ok"
     assert send(server, {**BIG, "max_tokens": 8}).status_code == 200
     assert "Traceback" not in server.log.read_text()

@@ -11,6 +11,7 @@ only, exponents and magnitudes bounded. Anything else, units with letters left i
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import re
 from typing import Optional
@@ -24,8 +25,10 @@ MAX_MAGNITUDE = 1e15
 MAX_LENGTH = 60
 
 
+@functools.lru_cache(maxsize=4096)
 def option_value(text: str) -> Optional[float]:
-    """The number an option's text stands for, or None."""
+    """The number an option's text stands for, or None (cached: every program sample of a question
+    reads its options again)."""
     expression = _as_python(text)
     if expression is None:
         return None

@@ -487,3 +487,10 @@ def test_refuses_to_listen_beyond_loopback_without_a_key_and_a_busy_port(tmp_pat
         port = busy.getsockname()[1]
         done = subprocess.run([*run, "--port", str(port)], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in done.stderr
+
+
+def test_what_a_client_sends_reaches_the_servers_log_inert(server: Served) -> None:
+    response = send(server, {**BIG, "model": "x\u001b]0;owned\u0007y"})
+    assert response.status_code == 404
+    log = server.log.read_text(errors="replace")
+    assert "\x1b" not in log and "\x07" not in log and "does not exist" in log

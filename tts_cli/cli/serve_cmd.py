@@ -134,10 +134,11 @@ def _run(env: Any, service: Any, listener: socket.socket, limits: Any, api_key: 
 
     import uvicorn
 
+    from tts_cli.safe_text import one_line
     from tts_cli.server.app import ServerSettings, create_app
 
-    def log(line: str) -> None:
-        env.stderr.write(f"tts: {line}\n")
+    def log(line: str) -> None:  # a line may hold what a client sent (a path, a message): made inert here
+        env.stderr.write(f"tts: {one_line(line)}\n")
         env.stderr.flush()
 
     app = create_app(service, ServerSettings(limits=limits, api_key=api_key, parallel=parallel, queue=queue, log=log))

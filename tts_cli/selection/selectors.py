@@ -3,20 +3,81 @@
 Grammar: ``vote`` (plain majority), ``RULE:SIGNAL`` or ``RULE:SIGNAL@PARAM``, or a preset name
 (``PRESETS``). RULE is one of ``RULES``; SIGNAL one of ``SIGNALS``; PARAM is the kept fraction of
 ``filter``, the temperature of ``softmax``, the power of ``borda`` (defaults in ``DEFAULT_PARAM``).
+A rule is one entry of ``RULE_TABLE``.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Mapping, Optional, Sequence
+from typing import Callable, Mapping, Optional, Sequence
 
 from tts_cli.selection.errors import SelectionError
 from tts_cli.selection.rules import Groups, best, borda, filtered_vote, majority, softmax_vote, weighted_vote
 from tts_cli.selection.signals import SIGNALS
 
-RULES: tuple[str, ...] = ("best", "vote-sum", "vote-mean", "vote-max", "filter", "softmax", "borda")
-DEFAULT_PARAM: dict[str, float] = {"filter": 0.9, "softmax": 1.0, "borda": 1.0}
+Chooser = Callable[[Sequence[Optional[str]], Groups, Sequence[float], float], Optional[int]]
+
+
+@dataclass(frozen=True)
+class Param:
+    """A rule's ``@PARAM``: its default, what users call it, which values it takes."""
+
+    default: float
+    what: str
+    accepts: Callable[[float], bool]
+    need: str
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One selection rule: how it chooses (answers, groups, signal values, parameter), its
+    one-line summary for a signal and parameter, and its ``@PARAM`` (None: it takes none)."""
+
+    choose: Chooser
+    describe: Callable[[str, Optional[float]], str]
+    param: Optional[Param] = None
+
+
+def _positive(what: str, default: float) -> Param:
+    return Param(default, what, lambda value: 0 < value < math.inf, "a number above 0")
+
+
+def _weighted(how: str) -> Chooser:
+    return lambda answers, groups, values, param: weighted_vote(groups, values, how=how)
+
+
+RULE_TABLE: dict[str, Rule] = {
+    "best": Rule(
+        lambda answers, groups, values, param: best(answers, values),
+        lambda signal, param: f"the one sample with the highest {signal}",
+    ),
+    "vote-sum": Rule(_weighted("sum"), lambda signal, param: f"vote weighted by {signal}, summed per answer"),
+    "vote-mean": Rule(
+        _weighted("mean"), lambda signal, param: f"the answer whose samples have the highest mean {signal}"
+    ),
+    "vote-max": Rule(
+        _weighted("max"),
+        lambda signal, param: f"the answer of the sample with the highest {signal} (the larger group on ties)",
+    ),
+    "filter": Rule(
+        lambda answers, groups, values, param: filtered_vote(groups, values, keep=param),
+        lambda signal, param: f"majority among the {(param or 0) * 100:.4g}% of samples with the highest {signal}",
+        Param(0.9, "@PARAM", lambda value: 0 < value <= 1, "a kept fraction in (0, 1]"),
+    ),
+    "softmax": Rule(
+        lambda answers, groups, values, param: softmax_vote(groups, values, temperature=param),
+        lambda signal, param: f"vote weighted by softmax({signal} / {_number_or_blank(param)})",
+        _positive("temperature", 1.0),
+    ),
+    "borda": Rule(
+        lambda answers, groups, values, param: borda(groups, values, power=param),
+        lambda signal, param: f"Borda count on the ranks by {signal} (points ** {_number_or_blank(param)})",
+        _positive("power", 1.0),
+    ),
+}
+RULES: tuple[str, ...] = tuple(RULE_TABLE)
+DEFAULT_PARAM: dict[str, float] = {name: rule.param.default for name, rule in RULE_TABLE.items() if rule.param}
 PRESETS: dict[str, str] = {
     "conf-borda": "borda:lowest_conf@1",
     "conf-vote": "softmax:lowest_conf@1",
@@ -70,18 +131,11 @@ class Selector:
             raise SelectionError(
                 f"selector '{self.name}': {len(values)} values of '{self.signal}' for {len(answers)} candidates"
             )
+        rule = RULE_TABLE.get(self.rule)
+        if rule is None:
+            raise SelectionError(f"selector '{self.name}': unknown rule '{self.rule}'; rules: {', '.join(RULES)}")
         param = DEFAULT_PARAM.get(self.rule, 0.0) if self.param is None else self.param
-        if self.rule == "best":
-            return best(answers, values)
-        if self.rule.startswith("vote-"):
-            return weighted_vote(groups, values, how=self.rule[len("vote-") :])
-        if self.rule == "filter":
-            return filtered_vote(groups, values, keep=param)
-        if self.rule == "softmax":
-            return softmax_vote(groups, values, temperature=param)
-        if self.rule == "borda":
-            return borda(groups, values, power=param)
-        raise SelectionError(f"selector '{self.name}': unknown rule '{self.rule}'; rules: {', '.join(RULES)}")
+        return rule.choose(answers, groups, values, param)
 
 
 def parse_selector(spec: str) -> Selector:
@@ -110,7 +164,7 @@ def parse_selector(spec: str) -> Selector:
     param: Optional[float] = DEFAULT_PARAM.get(rule)
     if at:
         param = _parse_param(spec, rule, number)
-    return Selector(_spec(rule, signal, param), rule, signal, param, _describe(rule, signal, param))
+    return Selector(_spec(rule, signal, param), rule, signal, param, RULE_TABLE[rule].describe(signal, param))
 
 
 def available_selectors() -> list[Selector]:
@@ -119,20 +173,16 @@ def available_selectors() -> list[Selector]:
 
 
 def _parse_param(spec: str, rule: str, number: str) -> float:
-    if rule not in DEFAULT_PARAM:
+    param = RULE_TABLE[rule].param
+    if param is None:
         takes = ", ".join(DEFAULT_PARAM)
         raise SelectionError(f"rule '{rule}' takes no @PARAM in selector '{spec}'; only {takes} do")
     try:
         value = float(number)
     except ValueError:
         value = math.nan
-    if rule == "filter":
-        ok, need = 0 < value <= 1, "a kept fraction in (0, 1]"
-    else:
-        ok, need = 0 < value < math.inf, "a number above 0"
-    if not ok:
-        what = "temperature" if rule == "softmax" else "power" if rule == "borda" else "@PARAM"
-        raise SelectionError(f"bad {what} '{number}' in selector '{spec}': {rule} needs {need}")
+    if not param.accepts(value):
+        raise SelectionError(f"bad {param.what} '{number}' in selector '{spec}': {rule} needs {param.need}")
     return value
 
 
@@ -148,14 +198,6 @@ def _number(value: float) -> str:
     return short if float(short) == value else repr(value)
 
 
-def _describe(rule: str, signal: str, param: Optional[float]) -> str:
-    p = _number(param) if param is not None else ""
-    return {
-        "best": f"the one sample with the highest {signal}",
-        "vote-sum": f"vote weighted by {signal}, summed per answer",
-        "vote-mean": f"the answer whose samples have the highest mean {signal}",
-        "vote-max": f"the answer of the sample with the highest {signal} (the larger group on ties)",
-        "filter": f"majority among the {(param or 0) * 100:.4g}% of samples with the highest {signal}",
-        "softmax": f"vote weighted by softmax({signal} / {p})",
-        "borda": f"Borda count on the ranks by {signal} (points ** {p})",
-    }[rule]
+
+def _number_or_blank(value: Optional[float]) -> str:
+    return "" if value is None else _number(value)

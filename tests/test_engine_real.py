@@ -86,7 +86,7 @@ def test_many_sequences_do_not_leak_slots(smollm2):
     prompt = smollm2.chat_prompt(QUESTION)
     for round_ in range(3):
         smollm2.generate([prompt] * 16, [SamplingParams(temperature=1.0, max_tokens=4, seed=round_ * 16 + i) for i in range(16)])
-    assert len(smollm2.live_sequences()) <= smollm2.n_seq_max
+    assert len(smollm2._slots.live()) <= smollm2.n_seq_max
 
 
 def test_distinct_prefixes_in_one_call_share_their_common_part(smollm2):

@@ -25,7 +25,7 @@ from tts_cli.selection import (
     settle_probability,
     softmax_vote,
     summarize,
-    vote_settled,
+    summarize_trace,
     weighted_vote,
 )
 
@@ -261,6 +261,14 @@ def test_summarize_nan_becomes_minus_infinity():
     assert s["neg_entropy"] == 0.0
 
 
+def test_summarize_trace_reads_a_trace_or_its_dict():
+    from tts_cli.engine.types import TokenTrace
+
+    trace = TokenTrace(logprob=[-1.0, -0.5], confidence=[2.0, 3.0], entropy=[0.5, 0.25], self_certainty=[1.0, 2.0])
+    expected = summarize(trace.logprob, trace.confidence, trace.entropy, trace.self_certainty)
+    assert summarize_trace(trace) == summarize_trace(trace.to_dict()) == expected
+
+
 def test_summarize_bad_settings():
     for kwargs in ({"window": 0}, {"tail": 0}, {"bottom": 0.0}, {"bottom": 1.5}):
         with pytest.raises(SelectionError):
@@ -421,12 +429,9 @@ def test_settle_probability_known_values():
     assert settle_probability([3, 5]) == settle_probability([5, 3, 1, 0])
 
 
-def test_vote_settled_threshold():
-    assert not vote_settled([3])
-    assert vote_settled([3], threshold=0.9)
-    assert vote_settled([4])
-    assert not vote_settled([6, 4])
-    assert vote_settled([10, 1])
+def test_settle_probability_around_the_usual_threshold():
+    assert 0.9 <= settle_probability([3]) < 0.95 <= settle_probability([4])
+    assert settle_probability([6, 4]) < 0.95 <= settle_probability([10, 1])
 
 
 def test_settle_probability_is_monotone():

@@ -610,10 +610,6 @@ class LlamaEngine:
         for seq_id in self._slots.live():
             self._drop(seq_id)
 
-    def live_sequences(self) -> list[int]:
-        """Sequence ids currently holding KV state (for tests and leak checks)."""
-        return self._slots.live()
-
     def close(self) -> None:
         ll = getattr(self, "_ll", None)
         if ll is None:

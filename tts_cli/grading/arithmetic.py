@@ -94,14 +94,6 @@ def find_claims(text: str) -> list[Claim]:
     return claims
 
 
-def arithmetic_score(text: str) -> Optional[float]:
-    """The fraction of the claims in ``text`` that hold; None where there is none."""
-    claims = find_claims(text)
-    if not claims:
-        return None
-    return sum(claim.holds for claim in claims) / len(claims)
-
-
 def check_steps(steps: Sequence[str]) -> list[float]:
     """Per step k, the fraction of the claims in steps 1..k that hold (1.0 until a claim is seen).
 

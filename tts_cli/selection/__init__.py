@@ -13,8 +13,8 @@ from tts_cli.selection.selectors import (
     available_selectors,
     parse_selector,
 )
-from tts_cli.selection.signals import BOTTOM, SIGNALS, TAIL, WINDOW, summarize, window_means
-from tts_cli.selection.stopping import beta_above_half, regularized_beta, settle_probability, vote_settled
+from tts_cli.selection.signals import BOTTOM, SIGNALS, TAIL, WINDOW, summarize, summarize_trace, window_means
+from tts_cli.selection.stopping import beta_above_half, regularized_beta, settle_probability
 
 __all__ = [
     "BOTTOM",
@@ -37,7 +37,7 @@ __all__ = [
     "settle_probability",
     "softmax_vote",
     "summarize",
-    "vote_settled",
+    "summarize_trace",
     "weighted_vote",
     "window_means",
 ]

@@ -16,13 +16,16 @@ A candidate that generated nothing is the least confident: every signal of an em
 
 from __future__ import annotations
 
+import functools
 import math
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence, Union
 
 from tts_cli.selection.errors import SelectionError
 
 if TYPE_CHECKING:  # numpy loads when a signal is computed, not when `tts --help` imports this
     import numpy as np
+
+    from tts_cli.engine.types import TokenTrace
 
 WINDOW = 64
 TAIL = 64
@@ -82,6 +85,16 @@ def summarize(
         "self_certainty": _mean(self_certainty),
     }
     return {name: NEG_INF if math.isnan(value) else value for name, value in found.items()}
+
+
+def summarize_trace(trace: Union[TokenTrace, Mapping[str, Sequence[float]]]) -> dict[str, float]:
+    """``summarize`` of one sample's trace: a ``TokenTrace`` or its ``to_dict()`` form."""
+    series: Callable[[str], Sequence[float]]
+    if isinstance(trace, Mapping):
+        series = trace.__getitem__
+    else:
+        series = functools.partial(getattr, trace)
+    return summarize(series("logprob"), series("confidence"), series("entropy"), series("self_certainty"))
 
 
 def _mean(values: Sequence[float] | np.ndarray, sign: float = 1.0) -> float:

@@ -29,11 +29,6 @@ def settle_probability(counts: Sequence[float]) -> float:
     return beta_above_half(ordered[0] + 1, ordered[1] + 1)
 
 
-def vote_settled(counts: Sequence[float], threshold: float = 0.95) -> bool:
-    """True once ``settle_probability(counts)`` reaches ``threshold``."""
-    return settle_probability(counts) >= threshold
-
-
 def beta_above_half(a: float, b: float) -> float:
     """P(X > 1/2) for X ~ Beta(a, b), a, b > 0."""
     a, b = float(a), float(b)

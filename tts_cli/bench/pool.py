@@ -122,15 +122,13 @@ def pool_signals(pool: dict[str, Any]) -> dict[str, list[float]]:
     """Signal name -> one summary value per sample, from the pool's per-token traces (computed once
     per pool and kept in it, under a key the cache never writes); empty for a pool without traces."""
     if "_signals" not in pool:
-        from tts_cli.selection import summarize
+        from tts_cli.selection import summarize_trace
 
         traces = pool.get("traces") or []
         if not traces or any(t is None for t in traces):
             pool["_signals"] = {}
         else:
-            summaries = [
-                summarize(t["logprob"], t["confidence"], t["entropy"], t["self_certainty"]) for t in traces
-            ]
+            summaries = [summarize_trace(t) for t in traces]
             pool["_signals"] = {name: [s[name] for s in summaries] for name in summaries[0]}
     return dict(pool["_signals"])
 
@@ -205,9 +203,9 @@ def run_signals(run: dict[str, Any]) -> dict[str, float]:
     trace = run.get("trace")
     if not trace:
         return {}
-    from tts_cli.selection import summarize
+    from tts_cli.selection import summarize_trace
 
-    return summarize(trace["logprob"], trace["confidence"], trace["entropy"], trace["self_certainty"])
+    return summarize_trace(trace)
 
 
 def prefix_groups(answers: Sequence[Optional[str]], k: int) -> list[list[int]]:

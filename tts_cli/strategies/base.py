@@ -61,12 +61,9 @@ class Candidate:
         """Its confidence signals (tts_cli.selection.SIGNALS; higher = more confident): summaries of
         the per-token trace, and ``judge``, the verifier's score, where there is one."""
         if self._signals is None:
-            from tts_cli.selection import summarize
+            from tts_cli.selection import summarize_trace
 
-            trace = self.trace
-            self._signals = (
-                {} if trace is None else summarize(trace.logprob, trace.confidence, trace.entropy, trace.self_certainty)
-            )
+            self._signals = {} if self.trace is None else summarize_trace(self.trace)
         found = dict(self._signals)
         if self.score is not None:
             found["judge"] = self.score

@@ -1,7 +1,8 @@
 """Choose the program-of-thought prompt (issue 14) on GSM8K dev problems 1-20 only: one greedy
 program per problem and prompt (``pot-greedy``), run in the sandbox, graded; tokens and statuses.
 
-    python benchmarks/choose_program_prompt.py -p qwen2.5-coder-1.5b --prompts program,program-zero-shot
+    python docs/experiments/choose_program_prompt.py --data ../shared/data/gsm8k_test_dev.jsonl \\
+        -p qwen2.5-coder-1.5b --prompts program,program-zero-shot
 
 Results are cached per (model, prompt, problem) in docs/bench/program-prompts.jsonl, so a rerun
 only computes what is missing. Run it alone on the machine.
@@ -15,18 +16,15 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from tts_cli import prompts
+from tts_cli.batch import read_graded
+from tts_cli.cli.runtime import ModelLoader
+from tts_cli.env import Environment
+from tts_cli.grading import answers_equivalent
+from tts_cli.solver import solve
+from tts_cli.strategies import SearchConfig
 
-from tts_cli import prompts  # noqa: E402
-from tts_cli.cli.bench_cmd import read_problems  # noqa: E402
-from tts_cli.cli.runtime import ModelLoader  # noqa: E402
-from tts_cli.env import Environment  # noqa: E402
-from tts_cli.grading import answers_equivalent  # noqa: E402
-from tts_cli.solver import solve  # noqa: E402
-from tts_cli.strategies import SearchConfig  # noqa: E402
-
-DATA = ROOT.parent / "shared" / "data" / "gsm8k_test_dev.jsonl"
+ROOT = Path(__file__).resolve().parents[2]
 CACHE = ROOT / "docs" / "bench" / "program-prompts.jsonl"
 
 
@@ -34,7 +32,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-p", "--policy", default="qwen2.5-coder-1.5b")
     parser.add_argument("--prompts", default="program,program-plain,program-zero-shot")
-    parser.add_argument("--data", default=str(DATA))
+    parser.add_argument("--data", type=Path, required=True, help="the GSM8K dev file (gsm8k_test_dev.jsonl)")
     parser.add_argument("--first", type=int, default=1)
     parser.add_argument("--last", type=int, default=20)
     args = parser.parse_args()
@@ -45,7 +43,7 @@ def main() -> None:
             done[(record["model"], record["prompt"], record["problem"])] = record
     env = Environment()
     loader = ModelLoader(env, None, threads=None, gpu_layers=0, n_ctx=4096, quiet=True, cpu_repack=None)
-    problems = read_problems(Path(args.data), args.last)[args.first - 1 :]
+    problems = read_graded(args.data, args.last)[args.first - 1 :]
     original = dict(prompts.PROMPT_SETS)
     for name in args.prompts.split(","):
         for problem in problems:

@@ -12,8 +12,8 @@ earliest (the greedy chain's answer before the program's). Tokens are the genera
 rule would spend on those cached samples; FLOPs count every prompt once (2 x parameters x tokens
 evaluated), as a live run does.
 
-    python benchmarks/cheap_escalation.py                 # rules within 12.5% of the tokens
-    python benchmarks/cheap_escalation.py --share 0.2
+    python docs/experiments/cheap_escalation.py --data ../shared/data/gsm8k_test_dev.jsonl   # within 12.5% of the tokens
+    python docs/experiments/cheap_escalation.py --data ../shared/data/gsm8k_test_dev.jsonl --share 0.2
 
 It prints two things. **Chosen on problems 1-20** (the most accurate rule there within the budget,
 then the cheapest), with its accuracy per slice, and how the held-out accuracy spreads over all the
@@ -25,21 +25,18 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import statistics
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from tts_cli.batch import read_graded
+from tts_cli.bench.cache import CacheQuery, question_hash
+from tts_cli.bench.pool import run_signals
+from tts_cli.grading import answers_equivalent, group_equivalent
 
-from tts_cli.bench.cache import question_hash  # noqa: E402
-from tts_cli.bench.pool import run_signals  # noqa: E402
-from tts_cli.cli.bench_cmd import read_problems  # noqa: E402
-from tts_cli.grading import answers_equivalent, group_equivalent  # noqa: E402
-
+ROOT = Path(__file__).resolve().parents[2]
+MODEL = "qwen2.5-coder-1.5b"  # the policy of the cached runs and pools
 DEV = 20  # problems 1..DEV choose the rule
 GATE_SIGNALS = ("lowest_conf", "self_certainty", "mean_conf")
 
@@ -62,19 +59,18 @@ class Rule:
         )
 
 
-def load(cache: Path, data: Path, limit: int) -> list[dict[str, Any]]:
-    """Per problem: gold, the greedy run, the greedy program run, the cot pool and the program pool."""
-    found: dict[tuple[str, str, str], Any] = {}
-    for line in (cache / "results.jsonl").read_text().splitlines():
-        entry = json.loads(line)
-        what = entry["what"]
-        found[(what["question"], what["kind"], what.get("strategy") or what.get("samples") or "cot")] = entry["result"]
+def load(cache_dir: Path, data: Path, limit: int, model: str = MODEL) -> list[dict[str, Any]]:
+    """Per problem: gold, the greedy run, the greedy program run, the cot pool and the program pool of
+    ``model`` (the largest pool of each kind: the cache holds one per question)."""
+    cache = CacheQuery.read(cache_dir)
+    greedy, program = cache.runs(model, "greedy"), cache.runs(model, "pot-greedy")
+    cot, programs = cache.largest_pools(model, "cot"), cache.largest_pools(model, "program")
     problems = []
-    for problem in read_problems(data, limit):
+    for problem in read_graded(data, limit):
         q = question_hash(problem.question)
         problems.append({
-            "gold": problem.gold, "greedy": found[(q, "run", "greedy")], "program": found[(q, "run", "pot-greedy")],
-            "C": found[(q, "pool", "cot")], "P": found[(q, "pool", "program")],
+            "gold": problem.gold, "greedy": greedy[q].result, "program": program[q].result,
+            "C": cot[q].result, "P": programs[q].result,
         })  # fmt: skip
         # summarized once here: every rule reads them
         problems[-1]["signals"] = {kind: run_signals(problems[-1][kind]) for kind in ("greedy", "program")}
@@ -144,12 +140,13 @@ def rules(problems: list[dict[str, Any]]) -> list[Rule]:
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cache-dir", type=Path, default=ROOT / "docs/bench/cache-signals")
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/gsm8k_test_dev.jsonl")
+    parser.add_argument("--data", type=Path, required=True, help="the GSM8K dev file (gsm8k_test_dev.jsonl)")
+    parser.add_argument("--model", default=MODEL, help="the policy of the cached runs and pools")
     parser.add_argument("--limit", type=int, default=60)
     parser.add_argument("--share", type=float, default=0.125, help="token budget, a share of majority@16's")
     parser.add_argument("--flops-share", type=float, default=0.25, help="FLOPs budget, a share of majority@16's")
     args = parser.parse_args(argv)
-    problems = load(args.cache_dir, args.data, args.limit)
+    problems = load(args.cache_dir, args.data, args.limit, args.model)
     right: dict[tuple[Optional[str], str], bool] = {}
 
     def correct(answer: Optional[str], gold: str) -> bool:

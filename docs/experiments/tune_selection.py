@@ -5,8 +5,9 @@ per-token signals), evaluates every selector on the same pools and replays ``aut
 over a grid of their options (``tts bench --replay``: the strategy runs on the cached samples,
 spending what it would spend on them). Nothing is generated.
 
-    python benchmarks/tune_selection.py --dev 1-20             # choose here
-    python benchmarks/tune_selection.py --dev 1-20 --report 21-60 --auto "gate=14,select=conf-filter"
+    python docs/experiments/tune_selection.py --data ../shared/data/gsm8k_test_dev.jsonl --dev 1-20   # choose here
+    python docs/experiments/tune_selection.py --data ../shared/data/gsm8k_test_dev.jsonl --dev 1-20 --report 21-60 \\
+        --auto "gate=14,select=conf-filter"
 
 Prints tables (accuracy, mean generated tokens, FLOPs) and, with --json, writes them.
 """
@@ -16,20 +17,19 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import sys
 from pathlib import Path
 from typing import Any, Optional
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from tts_cli.batch import read_graded
+from tts_cli.bench.cache import ResultCache
+from tts_cli.bench.models import LoaderModels
+from tts_cli.bench.rows import build_rows
+from tts_cli.bench.runner import Bench, BenchPlan
+from tts_cli.cli.runtime import ModelLoader
+from tts_cli.env import Environment
+from tts_cli.settings import SearchSettings
 
-from tts_cli.bench.cache import ResultCache  # noqa: E402
-from tts_cli.bench.rows import build_rows  # noqa: E402
-from tts_cli.bench.runner import Bench, BenchPlan  # noqa: E402
-from tts_cli.cli.bench_cmd import LoaderModels, read_problems  # noqa: E402
-from tts_cli.cli.options import SearchSettings  # noqa: E402
-from tts_cli.cli.runtime import ModelLoader  # noqa: E402
-from tts_cli.env import Environment  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 SIGNALS = ("mean_logprob", "mean_conf", "lowest_conf", "bottom_conf", "tail_conf", "neg_entropy", "self_certainty")
 SELECTORS = ["vote"] + [
@@ -115,7 +115,7 @@ def choose(args: Any, problems: list[Any], bench_of: Any) -> dict[str, Any]:
 
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/gsm8k_test_dev.jsonl")
+    parser.add_argument("--data", type=Path, required=True, help="the GSM8K dev file (gsm8k_test_dev.jsonl)")
     parser.add_argument("--cache-dir", type=Path, default=ROOT / "docs/bench/cache-signals")
     parser.add_argument("--policy", default="qwen2.5-coder-1.5b")
     parser.add_argument("--max-tokens", type=int, default=512)
@@ -135,7 +135,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
         tts_cli.programs.run_program = functools.lru_cache(maxsize=None)(tts_cli.programs.run_program)  # type: ignore[assignment]
 
-    problems = read_problems(args.data, None)
+    problems = read_graded(args.data)
     loader = ModelLoader(Environment(), None, quiet=True)
     models = LoaderModels(loader)
     cache = ResultCache.open(args.cache_dir)

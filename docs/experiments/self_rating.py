@@ -19,8 +19,8 @@ prompt is evaluated whole, so ``tokens`` in a record are what a cold rating cost
 (problem, variant) is appended to ``--out`` at once; a rerun skips what is there, so ``--report``
 alone loads no model.
 
-    python benchmarks/self_rating.py                 # score problems 1-60 (about 25 minutes alone)
-    python benchmarks/self_rating.py --report        # AUROC and picks per slice, from the file
+    python docs/experiments/self_rating.py --data ../shared/data/gsm8k_test_dev.jsonl           # score 1-60 (about 25 min alone)
+    python docs/experiments/self_rating.py --data ../shared/data/gsm8k_test_dev.jsonl --report  # AUROC and picks per slice
 """
 
 from __future__ import annotations
@@ -32,20 +32,15 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+from cheap_escalation import load, same  # beside this script
 
-from cheap_escalation import load, same  # noqa: E402
+from tts_cli.batch import complete_lines, read_graded
+from tts_cli.bench.pool import run_signals
+from tts_cli.bench.signal_quality import auroc
+from tts_cli.grading import answers_equivalent
+from tts_cli.prompts import prompt_set
 
-from tts_cli.batch import complete_lines  # noqa: E402
-from tts_cli.bench.pool import run_signals  # noqa: E402
-from tts_cli.bench.signal_quality import auroc  # noqa: E402
-from tts_cli.cli.bench_cmd import read_problems  # noqa: E402
-from tts_cli.grading import answers_equivalent  # noqa: E402
-from tts_cli.prompts import prompt_set  # noqa: E402
-
-DATA = ROOT.parent / "shared" / "data" / "gsm8k_test_dev.jsonl"
+ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "docs" / "bench" / "self-rating.jsonl"
 VARIANTS = ("self", "versus", "choose")
 ASK_CHAIN = "Is your final answer correct? Answer with True or False."
@@ -138,7 +133,7 @@ def report(records: dict[tuple[int, str], dict[str, Any]], problems: list[dict[s
 
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--data", type=Path, required=True, help="the GSM8K dev file (gsm8k_test_dev.jsonl)")
     parser.add_argument("--cache-dir", type=Path, default=ROOT / "docs" / "bench" / "cache-signals")
     parser.add_argument("--model", default="qwen2.5-coder-1.5b")
     parser.add_argument("--limit", type=int, default=60)
@@ -147,7 +142,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--report", action="store_true", help="only print the report from --out")
     args = parser.parse_args(argv)
     problems = load(args.cache_dir, args.data, args.limit)
-    questions = read_problems(args.data, args.limit)
+    questions = read_graded(args.data, args.limit)
     lines = complete_lines(args.out) if args.out.exists() else []
     records = {(r["problem"], r["variant"]): r for r in map(json.loads, lines)}
     if not args.report:

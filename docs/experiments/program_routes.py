@@ -1,8 +1,8 @@
 """Routes that mix chain-of-thought and programs, evaluated on cached samples (nothing is generated).
 
-Per problem the bench cache (``benchmarks/gsm8k60_programs.sh``) holds a greedy chain of thought
-(with its per-token trace), a greedy program, and pools of 16 chain-of-thought and 16 program
-samples. A route is a rule that reads them in order and stops when it is sure enough; it spends the
+Per problem the bench cache (``--cache-dir``, filled by ``benchmarks/gsm8k60_programs.sh``) holds a
+greedy chain of thought (with its per-token trace), a greedy program, and pools of 16
+chain-of-thought and 16 program samples. A route is a rule that reads them in order and stops when it is sure enough; it spends the
 generated tokens of what it read. The routes here:
 
 - ``agree``: greedy chain of thought and greedy program; their common answer when they agree, else
@@ -10,8 +10,9 @@ generated tokens of what it read. The routes here:
 - ``gate+agree``: the greedy chain of thought alone when its ``lowest_conf`` >= GATE (``auto``'s
   gate), else ``agree``.
 
-    python benchmarks/program_routes.py --dev 1-20            # choose K and GATE here
-    python benchmarks/program_routes.py --report 21-60 --route "gate+agree:gate=10,k=4"
+    python docs/experiments/program_routes.py --data ../shared/data/gsm8k_test_dev.jsonl --dev 1-20   # choose K and GATE
+    python docs/experiments/program_routes.py --data ../shared/data/gsm8k_test_dev.jsonl --report 21-60 \\
+        --route "gate+agree:gate=10,k=4"
 
 Reference rows (greedy, majority@16) are printed with the same token accounting.
 """
@@ -21,39 +22,34 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import sys
 from pathlib import Path
 from typing import Any, Optional
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from tts_cli.batch import read_graded
+from tts_cli.bench.cache import Cached, CacheQuery, question_hash
+from tts_cli.bench.pool import run_signals
+from tts_cli.grading import answers_equivalent, group_equivalent
 
-from tts_cli.batch import Problem, parse_lines  # noqa: E402
-from tts_cli.bench.cache import question_hash  # noqa: E402
-from tts_cli.bench.pool import run_signals  # noqa: E402
-from tts_cli.grading import answers_equivalent, group_equivalent  # noqa: E402
-
-DATA = ROOT.parent / "shared" / "data" / "gsm8k_test_dev.jsonl"
-CACHE = ROOT / "docs" / "bench" / "cache-signals" / "results.jsonl"
+ROOT = Path(__file__).resolve().parents[2]
+CACHE_DIR = ROOT / "docs" / "bench" / "cache-signals"
 MODEL = "qwen2.5-coder-1.5b"
 
 
-def load(limit: int) -> list[dict[str, Any]]:
-    """Per problem (in file order, first ``limit``): gold, greedy, pot-greedy, cot pool, program pool."""
-    problems = [p for p in parse_lines(DATA.read_bytes().splitlines()) if isinstance(p, Problem)][:limit]
-    found: dict[tuple[str, str], dict[str, Any]] = {}
-    for line in CACHE.read_text().split("\n")[:-1]:
-        record = json.loads(line)
-        what = record["what"]
-        if what["model"]["name"] != MODEL:
-            continue
-        kind = what.get("strategy") if what["kind"] == "run" else f"pool-{what.get('samples', 'cot')}"
-        if kind in ("greedy", "pot-greedy", "pool-cot", "pool-program"):
-            found[(what["question"], kind)] = record["result"]
+def load(data: Path, cache_dir: Path, limit: int) -> list[dict[str, Any]]:
+    """Per problem (in file order, first ``limit``): gold, greedy, pot-greedy, cot pool, program pool
+    (the largest pool of each kind: the cache holds one per question)."""
+    problems = read_graded(data, limit)
+    cache = CacheQuery.read(cache_dir)
+    found: dict[str, dict[str, Cached]] = {
+        "greedy": cache.runs(MODEL, "greedy"),
+        "pot-greedy": cache.runs(MODEL, "pot-greedy"),
+        "pool-cot": cache.largest_pools(MODEL, "cot"),
+        "pool-program": cache.largest_pools(MODEL, "program"),
+    }
     out = []
     for number, problem in enumerate(problems, 1):
         key = question_hash(problem.question)
-        parts = {kind: found.get((key, kind)) for kind in ("greedy", "pot-greedy", "pool-cot", "pool-program")}
+        parts = {kind: by_question[key].result if key in by_question else None for kind, by_question in found.items()}
         if all(parts.values()):
             out.append({"number": number, "gold": problem.gold, **parts})
     return out
@@ -100,12 +96,14 @@ def span(text: str) -> tuple[int, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, required=True, help="the GSM8K dev file (gsm8k_test_dev.jsonl)")
+    parser.add_argument("--cache-dir", type=Path, default=CACHE_DIR, help="the bench cache of the runs and pools")
     parser.add_argument("--dev", default="1-20")
     parser.add_argument("--report", default=None, help="problems to report the chosen --route on")
     parser.add_argument("--route", default=None, help='e.g. "gate+agree:gate=10,k=4"')
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    problems = load(60)
+    problems = load(args.data, args.cache_dir, 60)
     lo, hi = span(args.report or args.dev)
     chosen = [p for p in problems if lo <= p["number"] <= hi]
     print(f"problems {lo}-{hi}: {len(chosen)} with every part cached")

@@ -7,12 +7,12 @@ For every chain-of-thought pool (the largest per question, program pools left ou
 the table gives their AUROC for correctness across all samples and within a question (the mean
 over questions with both right and wrong samples; ``tts_cli.bench.signal_quality``), beside the
 confidence signals recorded with the pool and the judge's scores where the pool has them or
-``benchmarks/judge_pools.py`` wrote them (``--judge-scores``, scores of the same pool only), for
+``docs/experiments/judge_pools.py`` wrote them (``--judge-scores``, scores of the same pool only), for
 problems 1-20, 21-60, all, and ``judged`` (the problems with judge scores, every signal on the
 same pools). As a check on false alarms, the claims of the gold solutions of the
 same problems are checked too: each one found false is a mistake of the checker (or of the data).
 
-    python benchmarks/arithmetic_auroc.py ../shared/data/gsm8k_test_dev.jsonl docs/bench/cache-signals \\
+    python docs/experiments/arithmetic_auroc.py ../shared/data/gsm8k_test_dev.jsonl docs/bench/cache-signals \\
         --model qwen2.5-coder-1.5b --json arithmetic-auroc.json
 """
 
@@ -24,19 +24,18 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from tts_cli.batch import Problem, parse_lines
+from tts_cli.batch import Problem, read_graded
 from tts_cli.bench.cache import question_hash
 from tts_cli.bench.pool import pool_signals
 from tts_cli.bench.signal_quality import signal_quality
 from tts_cli.grading.arithmetic import check_steps, find_claims
 from tts_cli.grading.equivalence import answers_equivalent, majority_answer
-from tts_cli.strategies.steps import split_steps
+from tts_cli.strategies.base import split_steps
 from tts_cli.verifiers.aggregate import aggregate
 
 
 def load_problems(path: Path, limit: int) -> list[Problem]:
-    problems = [p for p in parse_lines(path.read_bytes().splitlines()) if isinstance(p, Problem)]
-    return problems[:limit]
+    return read_graded(path, limit)
 
 
 def gold_solutions(path: Path, limit: int) -> list[str]:
@@ -46,13 +45,13 @@ def gold_solutions(path: Path, limit: int) -> list[str]:
 
 def pools(cache_dir: Path, model: str) -> dict[str, dict[str, Any]]:
     """The largest cached chain-of-thought pool of ``model`` per question hash (its cache key as ``key``)."""
-    from judge_pools import cot_pools  # the same pools the judge scores (benchmarks/judge_pools.py)
+    from judge_pools import cot_pools  # the same pools the judge scores (judge_pools.py, beside this script)
 
     return {question: {**result, "key": key} for question, (key, result) in cot_pools(cache_dir, model).items()}
 
 
 def judge_scores(path: Path, judge: str) -> dict[tuple[str, str], list[float]]:
-    """(question hash, pool key) -> one judge score per sample, from ``benchmarks/judge_pools.py``."""
+    """(question hash, pool key) -> one judge score per sample, from ``judge_pools.py``."""
     if not path.exists():
         return {}
     records = (json.loads(line) for line in path.read_text().split("\n")[:-1] if line.strip())  # whole lines
@@ -71,7 +70,7 @@ class Grader:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("data", type=Path, nargs="?", default=Path("../shared/data/gsm8k_test_dev.jsonl"))
+    parser.add_argument("data", type=Path, help="the GSM8K dev file (gsm8k_test_dev.jsonl)")
     parser.add_argument("cache_dir", type=Path, nargs="?", default=Path("docs/bench/cache-signals"))
     parser.add_argument("--model", default="qwen2.5-coder-1.5b")
     parser.add_argument("--limit", type=int, default=60)
@@ -79,7 +78,7 @@ def main() -> None:
     parser.add_argument("--aggregate", default="last", help="step scores -> a judge score (scored pools)")
     parser.add_argument(
         "--judge-scores", type=Path, default=Path("docs/bench/judge-scores.jsonl"),
-        help="judge scores of the pools (benchmarks/judge_pools.py), used where present",
+        help="judge scores of the pools (docs/experiments/judge_pools.py), used where present",
     )  # fmt: skip
     parser.add_argument("--judge-model", help="the judge model of those scores (default: --model)")
     parser.add_argument("--json", type=Path, help="write the numbers here")

@@ -1,5 +1,5 @@
 """Score the cached chain-of-thought sample pools of a `tts bench` run with the LLM judge, for the
-judge's AUROC next to the arithmetic verifier's (issue 14; ``benchmarks/arithmetic_auroc.py``).
+judge's AUROC next to the arithmetic verifier's (issue 14; ``docs/experiments/arithmetic_auroc.py``).
 
 For every problem (the first ``--limit`` of the data file, from problem ``--first`` on) the largest
 cached chain-of-thought pool of ``--model`` (program pools left out; the pool
@@ -11,8 +11,8 @@ in a search. One JSON line per problem is appended to ``--out`` at once (questio
 pool key, one score per sample, verifier tokens, seconds); problems already there for the same
 pool, judge and judge prompt are skipped, so an interrupted run resumes and a rerun loads no model.
 
-    python benchmarks/judge_pools.py --limit 20
-    python benchmarks/arithmetic_auroc.py   # reads docs/bench/judge-scores.jsonl: the `judge` row
+    python docs/experiments/judge_pools.py --data ../shared/data/gsm8k_test_dev.jsonl --limit 20
+    python docs/experiments/arithmetic_auroc.py ../shared/data/gsm8k_test_dev.jsonl   # reads docs/bench/judge-scores.jsonl
 
 Run it alone on the machine: the model is loaded on CPU (``--threads`` as tts's default).
 """
@@ -27,16 +27,15 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from tts_cli.batch import Problem, ResultWriter, complete_lines, parse_lines
-from tts_cli.bench.cache import question_hash
+from tts_cli.batch import Problem, ResultWriter, complete_lines, read_graded
+from tts_cli.bench.cache import CacheQuery, question_hash
 from tts_cli.grading.equivalence import answers_equivalent
-from tts_cli.strategies.steps import split_steps
+from tts_cli.strategies.base import split_steps
 from tts_cli.verifiers import JudgeVerifier
 from tts_cli.verifiers.aggregate import aggregate
 from tts_cli.verifiers.judge import JUDGE_SYSTEM, JUDGE_TEMPLATE, STEP_FORMAT
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "data" / "gsm8k_test_dev.jsonl"
+ROOT = Path(__file__).resolve().parents[2]
 CACHE_DIR = ROOT / "docs" / "bench" / "cache-signals"
 OUT = ROOT / "docs" / "bench" / "judge-scores.jsonl"
 
@@ -45,20 +44,10 @@ PROMPT_HASH = hashlib.sha256("\0".join((JUDGE_SYSTEM, JUDGE_TEMPLATE, STEP_FORMA
 
 
 def cot_pools(cache_dir: Path, model: str) -> dict[str, tuple[str, dict[str, Any]]]:
-    """Question hash -> (cache key, result) of the largest cached chain-of-thought pool of ``model``."""
-    found: dict[str, tuple[str, dict[str, Any]]] = {}
-    # read only, whole lines only: a bench may be appending to this file (complete_lines would cut it)
-    for raw in (cache_dir / "results.jsonl").read_bytes().split(b"\n")[:-1]:
-        record = json.loads(raw)
-        what = record["what"]
-        if what.get("kind") != "pool" or what["model"]["name"] != model or what.get("samples") is not None:
-            continue
-        if not record["result"].get("texts"):
-            continue
-        current = found.get(what["question"])
-        if current is None or record["result"]["size"] > current[1]["size"]:
-            found[what["question"]] = (record["key"], record["result"])
-    return found
+    """Question hash -> (cache key, result) of the largest cached chain-of-thought pool of ``model``
+    that kept its samples' texts (read only: a bench may be appending to the cache)."""
+    pools = CacheQuery.read(cache_dir).largest_pools(model, "cot", with_texts=True)
+    return {question: (c.key, c.result) for question, c in pools.items()}
 
 
 def read_scores(path: Path) -> dict[tuple[str, str, str, str], dict[str, Any]]:
@@ -77,8 +66,7 @@ def score_pool(verifier: JudgeVerifier, question: str, texts: list[str]) -> tupl
 
 
 def load_problems(path: Path, first: int, limit: int) -> list[tuple[int, Problem]]:
-    problems = [p for p in parse_lines(path.read_bytes().splitlines()) if isinstance(p, Problem)]
-    return list(enumerate(problems, start=1))[max(first, 1) - 1 : limit]
+    return list(enumerate(read_graded(path, limit), start=1))[max(first, 1) - 1 :]
 
 
 def mean(values: list[float]) -> Optional[float]:
@@ -87,7 +75,7 @@ def mean(values: list[float]) -> Optional[float]:
 
 def main(argv: Optional[list[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--data", type=Path, required=True, help="the GSM8K dev file (gsm8k_test_dev.jsonl)")
     parser.add_argument("--cache-dir", type=Path, default=CACHE_DIR, help="the bench cache holding the pools")
     parser.add_argument("--model", default="qwen2.5-coder-1.5b", help="the policy whose pools are scored")
     parser.add_argument("--judge", default="qwen2.5-coder-1.5b", help="the judge's model")

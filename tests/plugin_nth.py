@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from tts_cli.strategies import Options, Pool, SearchContext, SearchResult, finish, option, options_of
-from tts_cli.strategies.steps import sample_full
+from tts_cli.strategies.sampling import sample_full
 
 
 @dataclass(frozen=True)

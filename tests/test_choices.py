@@ -223,7 +223,7 @@ def test_a_program_sample_on_a_choice_question_is_mapped_to_the_nearest_option(s
 
 
 def test_a_chain_cut_off_at_its_limit_is_asked_for_its_letter_within_the_limit() -> None:
-    from tts_cli.strategies.steps import FORCED_ANSWER_TOKENS
+    from tts_cli.strategies.sampling import FORCED_ANSWER_TOKENS
 
     def script(text: str, params: Any, index: int) -> str:
         if text.endswith("\\boxed{"):  # the answer cue after the cut-off chain

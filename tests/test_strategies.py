@@ -12,7 +12,7 @@ from tts_cli.engine.types import SamplingParams
 from tts_cli.errors import UsageError
 from tts_cli.prompts import MATH, STEP_SEPARATOR
 from tts_cli.strategies import Options, SearchConfig, SearchContext, get_strategy
-from tts_cli.strategies.base import capped_tokens
+from tts_cli.strategies.base import capped_tokens, split_steps
 from tts_cli.strategies.beam import BeamOptions
 from tts_cli.strategies.dvts import DvtsOptions
 from tts_cli.strategies.mcts import (
@@ -25,7 +25,7 @@ from tts_cli.strategies.mcts import (
     select_child,
 )
 from tts_cli.strategies.refine import RefineOptions
-from tts_cli.strategies.steps import split_steps, spread
+from tts_cli.strategies.stepper import spread
 from tts_cli.tree import CHOSEN, FINISHED, PRUNED, SearchTree
 
 QUESTION = "What is x?"

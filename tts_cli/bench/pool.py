@@ -24,7 +24,8 @@ from tts_cli.cost import ModelUsage
 from tts_cli.errors import UsageError
 from tts_cli.grading import group_equivalent
 from tts_cli.strategies import Options, Pool, SearchContext, SearchResult, StrategyInfo, get_strategy
-from tts_cli.strategies.steps import COT, PROGRAM, sample_full, score_samples, split_steps
+from tts_cli.strategies.base import split_steps
+from tts_cli.strategies.sampling import COT, PROGRAM, sample_full, score_samples
 from tts_cli.verifiers.aggregate import aggregate
 
 

@@ -18,7 +18,7 @@ from tts_cli.cost import ModelUsage
 from tts_cli.engine.monitor import apply_monitor
 from tts_cli.engine.types import Completion, Monitor, SamplingParams, Tokens, TokenTrace
 from tts_cli.errors import TTSError
-from tts_cli.strategies.steps import FORCED_ANSWER_TOKENS
+from tts_cli.strategies.sampling import FORCED_ANSWER_TOKENS
 
 SEED_STRIDE = 100_003  # SearchConfig.sampling: seed index i of seed s is s * SEED_STRIDE + i
 

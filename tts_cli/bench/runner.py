@@ -18,7 +18,7 @@ from tts_cli.errors import ConfigError, ModelError, TTSError
 from tts_cli.strategies import Options, get_strategy
 from tts_cli.strategies.options import declarations
 from tts_cli.strategies.registry import flag_values
-from tts_cli.strategies.steps import COT, PROGRAM
+from tts_cli.strategies.sampling import COT, PROGRAM
 
 SEARCH_SETTINGS = ("seed", "temperature", "top_p", "budget", "aggregate")
 # Cache format 1 keys every search run by these strategy options, whichever strategy reads them, as
@@ -185,7 +185,7 @@ def question_key(problem: Problem) -> dict[str, Any]:
     change of those is a new key; other questions keep the keys they always had."""
     from tts_cli.grading.forms import ChoiceForm, valued_as_expressions
     from tts_cli.prompts import CHOICE, PROGRAM
-    from tts_cli.strategies.steps import FORCED_ANSWER_TOKENS
+    from tts_cli.strategies.sampling import FORCED_ANSWER_TOKENS
 
     key: dict[str, Any] = {"question": question_hash(problem.question)}
     if problem.choices:

@@ -26,8 +26,8 @@ from tts_cli.selection import WINDOW, settle_probability
 from tts_cli.strategies.base import Candidate, SearchContext, SearchResult, finish, options_of, pool_of
 from tts_cli.strategies.options import Options, option
 from tts_cli.strategies.registry import register
+from tts_cli.strategies.sampling import COT, PROGRAM, Draw, Sample, sample_draws
 from tts_cli.strategies.selecting import select_among, select_option
-from tts_cli.strategies.steps import COT, PROGRAM, Draw, Sample, sample_draws
 
 
 @dataclass(frozen=True)

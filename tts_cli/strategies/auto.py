@@ -26,7 +26,7 @@ from tts_cli.strategies.adaptive import AdaptiveOptions, Sampling, choose, grow,
 from tts_cli.strategies.base import SearchContext, SearchResult, finish, options_of
 from tts_cli.strategies.options import option
 from tts_cli.strategies.registry import register
-from tts_cli.strategies.steps import PROGRAM, Draw, sample_draws, sample_full
+from tts_cli.strategies.sampling import PROGRAM, Draw, sample_draws, sample_full
 
 GATE_SIGNALS = tuple(s for s in SIGNALS if s != "judge")
 CHECKS = ("none", "program")

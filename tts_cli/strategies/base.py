@@ -1,4 +1,6 @@
-"""What every strategy receives and returns."""
+"""What every strategy receives and returns, and the primitives that full-solution sampling
+(``sampling.py``), step-level search (``stepper.py``) and the other strategies share: one batched
+generate call with its token costs, the budget cap, the steps of a solution, the verifier check."""
 
 from __future__ import annotations
 
@@ -6,9 +8,12 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Sequence, TypeVar
 
-from tts_cli.engine.types import Engine, SamplingParams, TokenTrace
+from tts_cli.engine.types import Completion, Engine, Monitor, SamplingParams, TokenTrace
+from tts_cli.errors import UsageError
+from tts_cli.grading import last_boxed
 from tts_cli.grading.forms import FREE, FreeForm
 from tts_cli.programs import ProgramRun
+from tts_cli.prompts import STEP_SEPARATOR
 from tts_cli.strategies.options import Options, option
 from tts_cli.tree import SearchTree
 from tts_cli.verifiers.aggregate import AGGREGATIONS
@@ -176,3 +181,40 @@ def capped_tokens(config: SearchConfig, samples: int, spent: int = 0, limit: Opt
         return max(0, ceiling)
     remaining = max(0, config.budget - spent)
     return max(0, min(ceiling, remaining // max(1, samples)))
+
+
+def generate(
+    ctx: SearchContext,
+    prefixes: Sequence[Sequence[int]],
+    params: Sequence[SamplingParams],
+    *,
+    monitor: Optional[Monitor] = None,
+) -> tuple[list[Completion], list[int]]:
+    """One batched generate call; returns the completions and the token cost of each."""
+    if monitor is None:  # engines written before monitors existed keep working
+        completions = ctx.policy.generate([list(p) for p in prefixes], list(params))
+    else:
+        completions = ctx.policy.generate([list(p) for p in prefixes], list(params), monitor=monitor)
+    return completions, [c.generated_tokens for c in completions]
+
+
+def split_steps(text: str) -> list[str]:
+    """The non-empty steps of a solution, split on blank lines and stripped.
+
+    A *step* is one paragraph of a solution; steps are separated by a blank line
+    (``prompts.STEP_SEPARATOR``)."""
+    return [part.strip() for part in text.split(STEP_SEPARATOR) if part.strip()]
+
+
+def has_boxed_answer(text: str) -> bool:
+    """Whether ``text`` contains a complete ``\\boxed{...}`` (or ``\\fbox{...}``) final answer."""
+    if "\\boxed" not in text and "\\fbox" not in text:
+        return False
+    return bool(last_boxed(text))
+
+
+def require_verifier(ctx: SearchContext, strategy: str) -> Any:
+    """The search's verifier; a UsageError naming ``strategy`` when none was given."""
+    if ctx.verifier is None:
+        raise UsageError(f"strategy {strategy} needs a verifier: pass --verifier MODEL")
+    return ctx.verifier

@@ -12,15 +12,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tts_cli.strategies.base import SearchContext, SearchResult, finish, options_of
+from tts_cli.strategies.base import SearchContext, SearchResult, finish, options_of, require_verifier
 from tts_cli.strategies.options import Options, option
 from tts_cli.strategies.registry import register
-from tts_cli.strategies.steps import (
+from tts_cli.strategies.stepper import (
     Partial,
     Stepper,
     max_depth_option,
     pick_best,
-    require_verifier,
     settle_tree,
     spread,
     step_tokens_option,

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from tts_cli.strategies.base import SearchContext, SearchResult, finish
 from tts_cli.strategies.registry import register
-from tts_cli.strategies.steps import sample_full
+from tts_cli.strategies.sampling import sample_full
 
 
 @register(

@@ -31,23 +31,30 @@ from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 from tts_cli.engine.types import Completion
-from tts_cli.strategies.base import Candidate, SearchContext, SearchResult, capped_tokens, finish, options_of
-from tts_cli.strategies.options import Options, option
-from tts_cli.strategies.registry import register
-from tts_cli.strategies.steps import (
-    Partial,
-    Stepper,
-    aggregate,
+from tts_cli.strategies.base import (
+    Candidate,
+    SearchContext,
+    SearchResult,
+    capped_tokens,
+    finish,
     generate,
     has_boxed_answer,
+    options_of,
+    require_verifier,
+    split_steps,
+)
+from tts_cli.strategies.options import Options, option
+from tts_cli.strategies.registry import register
+from tts_cli.strategies.stepper import (
+    Partial,
+    Stepper,
     max_depth_option,
     pick_best,
-    require_verifier,
     settle_tree,
-    split_steps,
     step_tokens_option,
 )
 from tts_cli.tree import FINISHED, PRUNED
+from tts_cli.verifiers.aggregate import aggregate
 
 # ------------------------------------------------------------------------------ pure functions
 

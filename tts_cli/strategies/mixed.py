@@ -12,8 +12,8 @@ from tts_cli.strategies.base import SearchContext, SearchResult, options_of
 from tts_cli.strategies.options import Options
 from tts_cli.strategies.pot import vote_over
 from tts_cli.strategies.registry import register
+from tts_cli.strategies.sampling import COT, PROGRAM, Draw, greedy_draws
 from tts_cli.strategies.selecting import select_by_option, select_option, with_greedy_option
-from tts_cli.strategies.steps import COT, PROGRAM, Draw, greedy_draws
 
 
 @dataclass(frozen=True)

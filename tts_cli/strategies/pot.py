@@ -12,8 +12,8 @@ from typing import Any, Sequence
 from tts_cli.strategies.base import Candidate, SearchContext, SearchResult, finish, options_of, pool_of
 from tts_cli.strategies.options import Options
 from tts_cli.strategies.registry import register
+from tts_cli.strategies.sampling import PROGRAM, Draw, greedy_draws, greedy_info, sample_draws
 from tts_cli.strategies.selecting import select_among, select_by_option, select_option, with_greedy_option
-from tts_cli.strategies.steps import PROGRAM, Draw, greedy_draws, greedy_info, sample_draws
 
 
 @dataclass(frozen=True)

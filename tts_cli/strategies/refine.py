@@ -14,11 +14,21 @@ from typing import Any, Optional
 
 from tts_cli.engine.types import Completion
 from tts_cli.prompts import critique_finds_error, critique_messages, revise_messages
-from tts_cli.strategies.base import Candidate, SearchContext, SearchResult, capped_tokens, finish, options_of
+from tts_cli.strategies.base import (
+    Candidate,
+    SearchContext,
+    SearchResult,
+    capped_tokens,
+    finish,
+    generate,
+    has_boxed_answer,
+    options_of,
+    split_steps,
+)
 from tts_cli.strategies.options import Options, option
 from tts_cli.strategies.registry import register
-from tts_cli.strategies.steps import aggregate, generate, has_boxed_answer, split_steps
 from tts_cli.tree import FINISHED, PRUNED
+from tts_cli.verifiers.aggregate import aggregate
 
 NO_ERROR_THRESHOLD = 0.5
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from tts_cli.selection import weighted_vote
-from tts_cli.strategies.base import Pool, SearchContext, SearchResult, finish
+from tts_cli.strategies.base import Pool, SearchContext, SearchResult, finish, require_verifier
 from tts_cli.strategies.options import Options
 from tts_cli.strategies.registry import register
-from tts_cli.strategies.steps import require_verifier, sample_full, score_samples
+from tts_cli.strategies.sampling import sample_full, score_samples
 
 
 def select(pool: Pool, options: Options) -> Optional[int]:

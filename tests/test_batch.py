@@ -18,8 +18,8 @@ from tts_cli.batch import (
     drop_error_records,
     parse_lines,
     plan_resume,
+    read_items,
     read_previous,
-    read_problems,
 )
 from tts_cli.errors import ContextOverflowError, ExitStatus, InputError, OutputError
 
@@ -109,11 +109,11 @@ def test_an_output_that_cannot_be_opened_is_a_runtime_error_not_an_input_error(t
 
 def test_binary_data_is_refused_as_a_whole():
     with pytest.raises(InputError, match=r"^input file x\.bin is binary data"):
-        read_problems(lines("What is 1+1?", "What is 2+2?") + [b"\x00\x01\x02\n"], "input file x.bin")
+        read_items(lines("What is 1+1?", "What is 2+2?") + [b"\x00\x01\x02\n"], "input file x.bin")
 
 
 def test_a_non_utf8_line_among_text_lines_stays_a_bad_line():
-    items = read_problems(lines("What is 1+1?") + [b"caf\xe9?\n"] + lines("What is 2+2?"), "input file p.txt")
+    items = read_items(lines("What is 1+1?") + [b"caf\xe9?\n"] + lines("What is 2+2?"), "input file p.txt")
     assert [type(i).__name__ for i in items] == ["Problem", "BadLine", "Problem"]
 
 

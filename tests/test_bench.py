@@ -310,7 +310,9 @@ def test_cache_keys_are_those_of_the_flat_settings(tmp_path):
     from tts_cli.strategies.auto import AutoOptions
     from tts_cli.strategies.options import declarations
 
-    own = {d.spec.dest: getattr(AutoOptions(), d.name) for d in declarations(AutoOptions)}
+    # options added later (--first, --chain-gate) stay out of the key at their defaults: the cached
+    # results of before they existed are still found
+    own = {d.spec.dest: getattr(AutoOptions(), d.name) for d in declarations(AutoOptions) if not d.spec.added_later}
     assert set(own) == {"warmup", "keep", "settle", "select", "gate", "gate_signal", "check"}
     for n in (1, 4):
         expected.append(cache_key({"kind": "run", **base, "strategy": "auto", "n": n, **search, **own}))
@@ -458,10 +460,10 @@ def fake_models(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
                 engine = ColdEngine(script, name=self.name(ref), fail_on=made.get("fail_on"))
                 return self.engines.setdefault(self.name(ref), engine)
 
-        made["models"] = Named({}, ScriptedVerifier(TRUSTED, default=0.2) if verifier_ref else None)
+        made["models"] = Named({}, ScriptedVerifier(TRUSTED, default=0.2) if verifier_ref or verifier_kind else None)
         return made["models"]
 
-    monkeypatch.setattr("tts_cli.cli.bench_cmd.LoaderModels", factory)
+    monkeypatch.setattr("tts_cli.bench.models.LoaderModels", factory)
     return made
 
 
@@ -845,3 +847,126 @@ def test_a_replayed_auto_with_program_checks_reads_the_program_pool_and_greedy_p
     # no confidence, so the greedy program (prints 2) checks it: they agree
     assert auto.answer == "2" and auto.route["decision"] == "agree"
     assert auto.selection == "replayed on the cached greedy run and pool"
+
+
+# ------------------------------------------------------------------ cached pools, reprints, escalation
+
+
+def test_a_cached_unscored_pool_is_scored_without_drawing_again(tmp_path):
+    drawn, models = make_bench(tmp_path, ["majority"], [4], problems=PROBLEMS[:1])
+    drawn.run(drawn.pending())
+    calls = list(models.engines["small"].calls)
+    verifier = ScriptedVerifier(TRUSTED, default=0.2)
+    scored, again = make_bench(tmp_path, ["best-of-n"], [4], problems=PROBLEMS[:1], verifier=verifier, engines=models.engines)
+    (task,) = scored.pending()
+    assert task.verified and task.unscored is not None
+    scored.run([task])
+    assert models.engines["small"].calls == calls and again.loads == []  # nothing drawn, no policy loaded
+    assert verifier.calls == [4]  # the four cached samples, one verifier call
+    (outcome,) = [o for o in scored.outcomes() if o.n == 4]
+    assert outcome.answer == "5" and outcome.verifier_tokens > 0  # sample 3 is the trusted one
+    assert outcome.policy_tokens == sum(drawn.cache.get(drawn.tasks()[0].key)["tokens"])  # type: ignore[index]
+
+
+def test_a_model_free_verifier_scores_cached_pools_in_the_bench(tmp_path):
+    from tts_cli.verifiers import make_verifier
+
+    drawn, models = make_bench(tmp_path, ["majority"], [4], problems=PROBLEMS[:1])
+    drawn.run(drawn.pending())
+    arithmetic = make_verifier("arithmetic", None)
+    plan = BenchPlan(PROBLEMS[:1], ["small"], ["best-of-n"], [4], SearchSettings(max_tokens=100, verifier_kind="arithmetic"))
+    bench = Bench(plan, FakeModels(models.engines, arithmetic), ResultCache.open(tmp_path / "cache"))
+    assert plan.verifying and plan.scored_pool
+    (task,) = bench.pending()
+    assert task.what["verifier_kind"] == "arithmetic" and task.what["verifier"] is None
+    calls = list(models.engines["small"].calls)
+    bench.run([task])
+    assert models.engines["small"].calls == calls
+    (outcome,) = list(bench.outcomes())
+    assert outcome.error is None and outcome.verifier_tokens == 0  # no model: no tokens
+    assert {q.signal for q in bench.signal_quality()} >= {"arithmetic"}
+
+
+def test_cli_scores_with_a_model_free_verifier(tmp_path, data, fake_models, bench_cli):
+    cache = str(tmp_path / "c")
+    code, _, err = bench_cli(str(data), "--strategies", "majority", "--samples", "4", "--cache-dir", cache)
+    assert code == 0, err
+    code, out, err = bench_cli(
+        str(data), "--strategies", "best-of-n", "--samples", "4", "--verifier-kind", "arithmetic", "--cache-dir", cache
+    )
+    assert code == 0, err
+    assert "1 of 2 run(s) cached" not in err and [line.split("\t")[1] for line in out.splitlines()[1:]] == ["best-of-n"]
+    assert fake_models["models"].loads == []  # scoring the cached pools loaded no policy
+
+
+def test_markdown_format_and_reprint_from_the_per_problem_file(tmp_path, data, fake_models, bench_cli):
+    per_problem, summary_path = tmp_path / "outcomes.jsonl", tmp_path / "s.json"
+    args = [str(data), "--strategies", "greedy,majority", "--samples", "1,4", "--selectors", "vote",
+            "--cache-dir", str(tmp_path / "c")]  # fmt: skip
+    code, tsv, err = bench_cli(*args, "--per-problem", str(per_problem), "--json", str(summary_path))
+    assert code == 0, err
+    code, markdown, err = bench_cli(*args, "--format", "markdown")
+    assert code == 0, err
+    lines = markdown.splitlines()
+    assert lines[0].startswith("| model | strategy | N | accuracy (95% CI) | pass@N |") and lines[1].startswith("|---|---|---:|")
+    assert len([line for line in lines if line.startswith("| default-model |")]) == len(tsv.splitlines()) - 1
+    # the table again from the per-problem file alone: no DATA, no cache, no model
+    code, again, err = bench_cli("--reprint", str(per_problem), "--strategies", "greedy,majority")
+    assert code == 0, err
+    assert again == tsv
+    code, again_md, _ = bench_cli("--reprint", str(per_problem), "--strategies", "greedy,majority", "--format", "markdown")
+    assert again_md == markdown
+    reprinted = tmp_path / "again.json"
+    bench_cli("--reprint", str(per_problem), "--strategies", "greedy,majority", "--json", str(reprinted))
+    assert json.loads(reprinted.read_text())["rows"] == json.loads(summary_path.read_text())["rows"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--format", "html"], "--format must be one of auto, tsv, markdown"),
+        ([], "give DATA"),
+    ],
+)
+def test_cli_format_and_reprint_errors(tmp_path, fake_models, bench_cli, args, message):
+    code, out, err = bench_cli(*args, "--cache-dir", str(tmp_path / "c"))
+    assert code == ExitStatus.USAGE and out == "" and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_reprint_of_a_file_that_is_not_a_per_problem_file_is_one_line(tmp_path, bench_cli):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"model": "m"}\n')
+    code, out, err = bench_cli("--reprint", str(bad))
+    assert code == ExitStatus.USAGE and out == "" and "line 1" in err and len(err.strip().splitlines()) == 1
+
+
+def test_auto_program_first_is_replayed_on_the_cached_program_and_chain(tmp_path, sandboxed):
+    engines = {"small": ColdEngine(program_script, name="small")}
+    settings = SearchSettings(max_tokens=100, options={"first": "program", "gate": float("inf")})
+    plan = BenchPlan(PROBLEMS[:1], ["small"], ["greedy", "auto"], [4], settings, replay=True)
+    bench = Bench(plan, FakeModels(engines), ResultCache.open(tmp_path / "cache"))
+    bench.run(bench.pending())
+    (auto,) = by_row(list(bench.outcomes()))[("small", "auto", 4)]
+    # the greedy program prints 2; the greedy chain says 2 too ("What is 1+1?" -> ANSWERS[q][1]): they agree
+    assert auto.answer == "2" and auto.route["decision"] == "agree" and auto.route["first"] == "program"
+    assert auto.error is None
+
+
+def test_the_cache_query_finds_runs_and_the_largest_pools(tmp_path):
+    from tts_cli.bench.cache import CACHE_FILE, CacheQuery, question_hash
+
+    bench, _ = make_bench(tmp_path, ["greedy", "majority"], [2, 4], problems=PROBLEMS)
+    bench.run(bench.pending())
+    bench.cache.close()
+    with (tmp_path / "cache" / CACHE_FILE).open("a") as handle:
+        handle.write('{"key": "torn')  # a bench appending right now: the query ignores the torn line
+    query = CacheQuery.read(tmp_path / "cache")
+    size = (tmp_path / "cache" / CACHE_FILE).stat().st_size
+    questions = {question_hash(p.question) for p in PROBLEMS}
+    assert query.questions("small") == questions and query.questions("other") == set()
+    greedy = query.runs("small", "greedy")
+    assert set(greedy) == questions and all(c.result["answer"] for c in greedy.values())
+    pools = query.largest_pools("small")
+    assert set(pools) == questions and {c.size for c in pools.values()} == {4} and all(c.samples == "cot" for c in pools.values())
+    assert query.largest_pools("small", "program") == {} and query.scored_pools("small") == {}
+    assert (tmp_path / "cache" / CACHE_FILE).stat().st_size == size  # read-only

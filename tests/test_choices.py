@@ -11,7 +11,7 @@ from typing import Any, Callable
 import pytest
 from fakes import ScriptedEngine
 
-from tts_cli.batch import read_problems
+from tts_cli.batch import read_items
 from tts_cli.grading import answers_equivalent
 from tts_cli.grading.forms import FREE, ChoiceForm, form_of
 from tts_cli.prompts import CHOICE, MATH
@@ -79,7 +79,7 @@ def test_jsonl_choices_and_options_with_gold_as_index_letter_or_text() -> None:
         {"id": "bad", "question": "Which?", "choices": ["x", "y"], "answer": 7},
         {"id": "g", "question": "What is 6 * 7?", "answer": "#### 42"},
     ]
-    items = read_problems([json.dumps(line).encode() for line in lines], "test")
+    items = read_items([json.dumps(line).encode() for line in lines], "test")
     by_id = {item.id: item for item in items}
     assert by_id["m"].choices == ("eel", "dog", "ant", "owl") and by_id["m"].gold == "B"
     assert by_id["q"].choices == ("4", "5", "6") and by_id["q"].gold == "B"

@@ -622,3 +622,12 @@ def test_a_plugin_strategy_lists_its_options_and_the_cli_takes_its_flag(plugin_c
     assert record["answer"] == "1" and record["chosen"] == 1 and record["info"] == {"nth": 2}
     code, out, err = invoke("ask", "What is x?", "--nth", "0", *GUARD)  # checked whichever strategy runs
     assert code == 2 and out == "" and err == "tts: error: --nth must be at least 1 (got 0)\n"
+
+
+def test_the_greedy_run_and_the_selecting_strategies_come_from_capabilities():
+    from tts_cli.strategies.registry import greedy_run, selecting
+
+    assert greedy_run("cot") == "greedy" and greedy_run("program") == "pot-greedy"
+    assert {"majority", "pot", "mixed"} <= set(selecting()) and "greedy" not in selecting()
+    with pytest.raises(UsageError):
+        greedy_run("mixed")

@@ -51,21 +51,39 @@ def read_input(source: str, stdin: Optional[BinaryIO] = None) -> list[Item]:
     """Every item of the input file ``source``, or of ``stdin`` (default: the process's) when
     ``source`` is ``-``; a missing or unreadable file is an InputError."""
     if source == "-":
-        return read_problems(sys.stdin.buffer if stdin is None else stdin, "the input on stdin")
+        return read_items(sys.stdin.buffer if stdin is None else stdin, "the input on stdin")
     path = Path(source)
     if not path.is_file():
         raise InputError(f"input file not found: {source}")
     try:
         with path.open("rb") as handle:
-            return read_problems(handle, f"input file {source}")
+            return read_items(handle, f"input file {source}")
     except OSError as exc:
         raise InputError(f"cannot read {source}: {exc.strerror or exc}") from None
 
 
-def read_problems(lines: Iterable[bytes], source: str) -> list[Item]:
+def read_items(lines: Iterable[bytes], source: str) -> list[Item]:
     """Every item of an input (see ``parse_lines``); binary data is refused as a whole, before
     anything is solved, rather than reported line by line."""
     return list(parse_lines(_refusing_binary(lines, source)))
+
+
+def read_graded(data: Path, limit: Optional[int] = None, skip: int = 0) -> list[Problem]:
+    """``limit`` problems of the file ``data`` after the first ``skip``; each must parse and have a
+    gold answer (what grading needs: the bench, the scripts under ``benchmarks/``)."""
+    items = read_input(str(data))[skip:]
+    if limit is not None:
+        items = items[:limit]
+    if not items:
+        raise InputError(f"no problems in {data}")
+    problems: list[Problem] = []
+    for item in items:
+        if isinstance(item, BadLine):
+            raise InputError(f"{data}: {item.error}")
+        if item.gold is None:
+            raise InputError(f"{data}: line {item.line} (id {item.id!r}) has no gold answer; the bench grades every problem")
+        problems.append(item)
+    return problems
 
 
 def _refusing_binary(lines: Iterable[bytes], source: str) -> Iterator[bytes]:

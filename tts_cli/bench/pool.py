@@ -107,16 +107,44 @@ def pool_from_solution(solution: Any, *, seed: int) -> dict[str, Any]:
         pool["execution_seconds"] = cost.execution_seconds
     if verifier is not None:
         nodes = solution.tree.nodes
-        pool["verifier"] = verifier.model
-        pool["step_scores"] = [list(nodes[c.node_id or 0].meta.get("step_scores", [])) for c in candidates]
-        # the verifier reads each scored step with the solution up to it: with only the last step
-        # scored, a sample's share follows its length
-        last_only = all(len(s) <= 1 for s in pool["step_scores"])
-        weights = [c.tokens + 1 for c in candidates] if last_only else steps
-        pool["verifier_tokens"] = pro_rata(verifier.prompt_tokens + verifier.cached_tokens, weights)
-        pool["verifier_flops"] = pro_rata(verifier.flops, weights)
-        pool["verifier_seconds"] = pro_rata(verifier.prompt_seconds + verifier.generate_seconds, weights)
+        step_scores = [list(nodes[c.node_id or 0].meta.get("step_scores", [])) for c in candidates]
+        _record_scores(pool, verifier, step_scores, verifier.prompt_seconds + verifier.generate_seconds)
     return pool
+
+
+def score_cached_pool(pool: dict[str, Any], verifier: Any, question: str, aggregate_rule: str) -> dict[str, Any]:
+    """A cached unscored ``pool`` scored by ``verifier`` (a model or a model-free one) without drawing
+    anything again: every sample's steps in one verifier call, only each last step with the ``last``
+    aggregate (as ``draw_pool`` scores). The policy's cost stays the pool's; the verifier's is measured."""
+    import time
+
+    texts = [str(t) for t in pool["texts"]]
+    steps = [split_steps(text) for text in texts]
+    scored = [i for i, s in enumerate(steps) if s]
+    before = verifier.usage.snapshot()
+    started = time.perf_counter()
+    results = verifier.score(question, [steps[i] for i in scored], last_only=aggregate_rule == "last") if scored else []
+    seconds = time.perf_counter() - started
+    step_scores: list[list[float]] = [[] for _ in texts]
+    for i, scores in zip(scored, results):
+        step_scores[i] = [float(x) for x in scores]
+    out = {**pool, "wall_seconds": pool["wall_seconds"] + seconds}
+    out.pop("_signals", None)
+    _record_scores(out, verifier.usage.since(before), step_scores, seconds)
+    return out
+
+
+def _record_scores(pool: dict[str, Any], usage: Any, step_scores: list[list[float]], seconds: float) -> None:
+    """The scores of a pool and the verifier's cost split over its samples: the verifier reads each
+    scored step with the solution up to it; with only last steps scored, a sample's share follows
+    its length."""
+    pool["verifier"] = usage.model
+    pool["step_scores"] = step_scores
+    last_only = all(len(s) <= 1 for s in step_scores)
+    weights = [t + 1 for t in pool["tokens"]] if last_only else pool["steps"]
+    pool["verifier_tokens"] = pro_rata(usage.prompt_tokens + usage.cached_tokens, weights)
+    pool["verifier_flops"] = pro_rata(usage.flops, weights)
+    pool["verifier_seconds"] = pro_rata(seconds, weights)
 
 
 def pool_signals(pool: dict[str, Any]) -> dict[str, list[float]]:

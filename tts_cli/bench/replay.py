@@ -18,7 +18,7 @@ from tts_cli.cost import ModelUsage
 from tts_cli.engine.monitor import apply_monitor
 from tts_cli.engine.types import Completion, Monitor, SamplingParams, Tokens, TokenTrace
 from tts_cli.errors import TTSError
-from tts_cli.strategies.sampling import FORCED_ANSWER_TOKENS
+from tts_cli.strategies.sampling import COT, FORCED_ANSWER_TOKENS, PROGRAM
 
 SEED_STRIDE = 100_003  # SearchConfig.sampling: seed index i of seed s is s * SEED_STRIDE + i
 
@@ -112,7 +112,7 @@ class ReplayEngine:
 
     def _forced_answer(self, prefix: list[int], params: SamplingParams) -> bool:
         """Whether a request continues a cut-off chain of thought to force its answer
-        (``strategies.steps._force_answers``)."""
+        (``strategies.sampling._force_answers``)."""
         return (
             params.max_tokens <= FORCED_ANSWER_TOKENS and len(prefix) > len(self.prompt)
             and prefix[: len(self.prompt)] == self.prompt
@@ -123,8 +123,11 @@ class ReplayEngine:
         greedy_run, pool, what = (self.program_greedy, self.programs, "program") if program else (self.greedy, self.pool, "")
         if params.temperature <= 0:
             if greedy_run is None or "text" not in greedy_run:
+                from tts_cli.strategies.registry import greedy_run as greedy_strategy
+
+                lead = greedy_strategy(PROGRAM if program else COT)
                 raise ReplayError(f"no cached greedy {what or 'chain-of-thought'} run with its text (run the bench with "
-                                  f"{'pot-greedy' if program else 'greedy'} first)")  # fmt: skip
+                                  f"{lead} first)")  # fmt: skip
             text, tokens, trace = greedy_run["text"], int(greedy_run["policy_tokens"]), greedy_run.get("trace")
             finish = "eos" if tokens < params.max_tokens else "length"
             kind = "program-greedy" if program else "greedy"

@@ -12,14 +12,20 @@ from tts_cli.errors import OutputError, UsageError
 from tts_cli.units import human_count
 
 PARETO = "★"
+FORMATS = ("auto", "tsv", "markdown")
 TSV_COLUMNS = (
     "model", "strategy", "n", "accuracy", "ci_low", "ci_high", "problems", "errors", "policy_tokens",
     "verifier_tokens", "flops", "wall_seconds", "pareto", "coverage", "no_answer",
 )  # fmt: skip
 
 
-def print_table(env: Any, rows: Sequence[Row]) -> None:
-    if env.stdout_isatty:
+def print_table(env: Any, rows: Sequence[Row], output_format: str = "auto") -> None:
+    """The rows on stdout: Rich in a terminal and TSV otherwise (``auto``), ``tsv`` or ``markdown``."""
+    if output_format == "markdown":
+        env.stdout.write(markdown_table(rows))
+        env.stdout.flush()
+        return
+    if output_format == "auto" and env.stdout_isatty:
         env.out.print(rich_table(rows))
         return
     env.stdout.write("\t".join(TSV_COLUMNS) + "\n")
@@ -30,32 +36,47 @@ def print_table(env: Any, rows: Sequence[Row]) -> None:
     env.stdout.flush()
 
 
+def _cells(row: Row) -> list[str]:
+    low, high = row.ci
+    return [
+        row.model, row.strategy, str(row.n), f"{100 * row.accuracy:.1f}% ({100 * low:.1f}–{100 * high:.1f})",
+        f"{100 * row.coverage:.1f}%", f"{100 * row.unanswered:.1f}%", f"{row.policy_tokens:.0f}",
+        f"{row.verifier_tokens:.0f}", human_count(row.flops), f"{row.wall_seconds:.2f}", PARETO if row.pareto else "",
+    ]  # fmt: skip
+
+
+HEADERS = ["model", "strategy", "N", "accuracy (95% CI)", "pass@N", "no answer", "policy tok", "verifier tok", "FLOPs", "wall s", PARETO]
+LEFT = ("model", "strategy", "accuracy (95% CI)")
+
+
+def markdown_table(rows: Sequence[Row]) -> str:
+    """The rows as a GitHub Markdown table (what docs/results.md holds), errors as a column when any."""
+    headers = list(HEADERS)
+    with_errors = any(r.errors for r in rows)
+    if with_errors:
+        headers.insert(4, "errors")
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" if h in LEFT else "---:" for h in headers) + "|"]
+    for row in rows:
+        cells = _cells(row)
+        if with_errors:
+            cells.insert(4, str(row.errors))
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return "\n".join(lines) + f"\n\n{PARETO} Pareto-optimal: no other row is as accurate for fewer mean FLOPs per problem\n"
+
+
 def rich_table(rows: Sequence[Row]) -> Any:
     from rich.table import Table
 
     table = Table(header_style="bold", show_edge=False, pad_edge=False)
-    headers = ["model", "strategy", "N", "accuracy (95% CI)", "pass@N", "no answer", "policy tok", "verifier tok", "FLOPs", "wall s", PARETO]
+    headers = list(HEADERS)
     with_errors = any(r.errors for r in rows)
     if with_errors:
         headers.insert(4, "errors")
     for header in headers:
-        table.add_column(header, justify="left" if header in ("model", "strategy", "accuracy (95% CI)") else "right")
+        table.add_column(header, justify="left" if header in LEFT else "right")
     # pass@N: the share of problems where some sample the row drew was right (what a perfect selector gets)
     for row in rows:
-        low, high = row.ci
-        cells = [
-            row.model,
-            row.strategy,
-            str(row.n),
-            f"{100 * row.accuracy:.1f}% ({100 * low:.1f}–{100 * high:.1f})",
-            f"{100 * row.coverage:.1f}%",
-            f"{100 * row.unanswered:.1f}%",
-            f"{row.policy_tokens:.0f}",
-            f"{row.verifier_tokens:.0f}",
-            human_count(row.flops),
-            f"{row.wall_seconds:.2f}",
-            PARETO if row.pareto else "",
-        ]
+        cells = _cells(row)
         if with_errors:
             cells.insert(4, str(row.errors))
         table.add_row(*cells, style="bold" if row.pareto else None)
@@ -109,6 +130,31 @@ def write_outcomes(path: Path, outcomes: Sequence[Any], golds: dict[Any, Any]) -
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def read_outcomes(path: Path) -> list[Any]:
+    """The outcomes of a --per-problem file (what ``write_outcomes`` wrote)."""
+    from dataclasses import fields
+
+    from tts_cli.bench.outcomes import Outcome
+
+    names = {f.name for f in fields(Outcome)}
+    outcomes = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--reprint: cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            outcomes.append(Outcome(**{k: v for k, v in record.items() if k in names}))
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise UsageError(f"--reprint: {path}, line {number}: not a per-problem record of tts bench ({exc})") from None
+    if not outcomes:
+        raise UsageError(f"--reprint: no per-problem records in {path}")
+    return outcomes
 
 
 def require_matplotlib() -> Any:

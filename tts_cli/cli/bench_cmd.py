@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -18,8 +17,8 @@ def bench(
     invocation: typer.Context,
     settings: SearchSettings,
     data: Annotated[
-        Path, typer.Argument(help="Problems with gold answers: JSONL (`question`/`problem`, `answer`; multiple choice: `choices` or `options`, gold `answer`/`correct` as index, letter or text).", show_default=False)
-    ],
+        Optional[Path], typer.Argument(help="Problems with gold answers: JSONL (`question`/`problem`, `answer`; multiple choice: `choices` or `options`, gold `answer`/`correct` as index, letter or text).", show_default=False)
+    ] = None,
     limit: Annotated[Optional[int], typer.Option("--limit", help="Use only the first N problems.")] = None,
     skip: Annotated[
         int, typer.Option("--skip", help="Leave out the first N problems (with --limit: problems N+1 to N+LIMIT), e.g. to report held-out problems apart.")
@@ -36,6 +35,15 @@ def bench(
     ] = None,
     plot: Annotated[
         Optional[Path], typer.Option("--plot", help="Write a PNG of accuracy against mean FLOPs (needs matplotlib).")
+    ] = None,
+    output_format: Annotated[
+        str,
+        typer.Option("--format", help="The table on stdout: auto (Rich in a terminal, TSV otherwise), tsv or markdown."),
+    ] = "auto",
+    reprint: Annotated[
+        Optional[Path],
+        typer.Option("--reprint", help="Print the table of an earlier bench from its --per-problem file alone "
+                     "(no model, no cache, no DATA); --format, --json and --plot apply."),
     ] = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Write every row and the parameters as JSON.")] = None,
     outcomes_out: Annotated[
@@ -54,7 +62,7 @@ def bench(
     ] = None,
     replay: Annotated[
         bool,
-        typer.Option("--replay", help="Run strategies that draw only full solutions (auto, adaptive) on the cached "
+        typer.Option("--replay", help="Run strategies that draw only full solutions (\"replayable\" in `tts strategies --json`) on the cached "
                      "greedy run and sample pool of each problem instead of the model: what they would spend and "
                      "answer on those same samples, in seconds."),
     ] = False,
@@ -73,31 +81,30 @@ def bench(
     per N. Each per-problem result is cached as soon as it is done: an interrupted bench (exit 130)
     continues where it stopped, and a second run computes only what is missing.
     """
-    from tts_cli.bench.cache import ResultCache
-    from tts_cli.bench.report import print_table, require_matplotlib, write_json
-    from tts_cli.bench.rows import build_rows, mark_pareto
-    from tts_cli.bench.runner import Bench, BenchPlan, selects
-    from tts_cli.cli.runtime import ModelLoader
     from tts_cli.env import Environment
-    from tts_cli.errors import ExitStatus
-    from tts_cli.paths import cache_dir as tts_cache_dir
 
     env = invocation.ensure_object(Environment)
+    _check_outputs(output_format, json_out, plot, outcomes_out)
+    if reprint is not None:
+        return _reprint(env, reprint, parse_strategies(strategies)[0], output_format, json_out, plot)
+    if data is None:
+        raise _usage("give DATA (problems with gold answers), or --reprint OUTCOMES.jsonl")
     strategy_names, fixed = parse_strategies(strategies)
     sizes = parse_samples(samples) if budgets is None else parse_samples(budgets, "--budgets")  # the old name
     check_bench_settings(settings, strategy_names, sizes, fixed)
-    if limit is not None and limit < 1:
-        raise _usage(f"--limit must be at least 1 (got {limit})")
-    if skip < 0:
-        raise _usage(f"--skip must be at least 0 (got {skip})")
-    if workers < 1:
-        raise _usage(f"--workers must be at least 1 (got {workers})")
-    for path, option in ((json_out, "--json"), (plot, "--plot"), (outcomes_out, "--per-problem")):
-        if path is not None and not path.parent.is_dir():
-            raise _usage(f"{option}: directory {path.parent} does not exist")
-    if plot is not None:
-        require_matplotlib()  # fail now, not after the bench
-    problems = read_problems(data, limit, skip)
+    _check_counts(limit, skip, workers)
+    selector_specs = parse_selectors(selectors) if selectors else []
+    check_selectors(selector_specs, strategy_names, settings)
+
+    from tts_cli.batch import read_graded
+    from tts_cli.bench.cache import ResultCache
+    from tts_cli.bench.models import LoaderModels
+    from tts_cli.bench.runner import Bench, BenchPlan
+    from tts_cli.cli.runtime import ModelLoader
+    from tts_cli.errors import ExitStatus
+    from tts_cli.paths import cache_dir as tts_cache_dir
+
+    problems = read_graded(data, limit, skip)
     loader = ModelLoader(
         env, settings.models_file, threads=settings.threads, gpu_layers=settings.gpu_layers,
         n_ctx=settings.ctx, quiet=quiet, cpu_repack=settings.cpu_repack, batching=workers > 1,
@@ -110,14 +117,6 @@ def bench(
         models.name(settings.verifier)
     directory = cache_dir if cache_dir is not None else tts_cache_dir() / "bench"
     cache = ResultCache.open(directory)
-    selector_specs = parse_selectors(selectors) if selectors else []
-    if selector_specs and not any(selects(name) for name in strategy_names):
-        raise _usage("--selectors needs majority, pot or mixed in --strategies (selectors choose among their samples)")
-    if settings.options.get("with_greedy"):
-        raise _usage(
-            "--with-greedy is for tts ask/solve; the bench reports it as the rows greedy+S/SELECTOR "
-            "(--selectors, with greedy and, for programs, pot-greedy in --strategies)"
-        )
     plan = BenchPlan(
         problems, list(policies.values()), strategy_names, sizes, settings, fixed, selectors=selector_specs, replay=replay
     )
@@ -129,35 +128,81 @@ def bench(
         cache.close()
         loader.close()
     outcomes = list(runner.outcomes())
+    quality = runner.signal_quality()
+    parameters = bench_parameters(settings, data, limit, len(problems), list(policies), strategy_names, sizes, directory)
+    parameters.update(
+        {"skip": skip} if skip else {}, strategy_budgets={name: plan.budgets_for(name) for name in strategy_names},
+        **({"selectors": selector_specs} if selector_specs else {}), **({"replay": True} if replay else {}),
+    )  # fmt: skip
+    golds = {p.id: p.gold for p in problems}
+    _report(env, outcomes, strategy_names, output_format, json_out, plot, parameters, quality)
+    if outcomes_out is not None:
+        from tts_cli.bench.report import write_outcomes
+
+        write_outcomes(outcomes_out, outcomes, golds)
+    if runner.errors:
+        env.stderr.write(f"tts: {len(runner.errors)} run(s) failed (counted as wrong); see the messages above\n")
+        return int(ExitStatus.PARTIAL)
+    return int(ExitStatus.SUCCESS)
+
+
+def _check_counts(limit: Optional[int], skip: int, workers: int) -> None:
+    if limit is not None and limit < 1:
+        raise _usage(f"--limit must be at least 1 (got {limit})")
+    if skip < 0:
+        raise _usage(f"--skip must be at least 0 (got {skip})")
+    if workers < 1:
+        raise _usage(f"--workers must be at least 1 (got {workers})")
+
+
+def _check_outputs(output_format: str, json_out: Optional[Path], plot: Optional[Path], outcomes_out: Optional[Path]) -> None:
+    """Every output checked before anything runs."""
+    from tts_cli.bench.report import FORMATS, require_matplotlib
+
+    if output_format not in FORMATS:
+        raise _usage(f"--format must be one of {', '.join(FORMATS)} (got {output_format!r})")
+    for path, option in ((json_out, "--json"), (plot, "--plot"), (outcomes_out, "--per-problem")):
+        if path is not None and not path.parent.is_dir():
+            raise _usage(f"{option}: directory {path.parent} does not exist")
+    if plot is not None:
+        require_matplotlib()  # fail now, not after the bench
+
+
+def _report(
+    env: Any, outcomes: list[Any], strategy_names: list[str], output_format: str, json_out: Optional[Path],
+    plot: Optional[Path], parameters: dict[str, Any], quality: list[Any],
+) -> None:  # fmt: skip
+    """The table on stdout (and the signal table in a terminal), the JSON summary and the plot."""
+    from tts_cli.bench.report import print_table, write_json
+    from tts_cli.bench.rows import build_rows, mark_pareto
+
     rows = build_rows(outcomes, strategy_names)
     mark_pareto(rows)
-    print_table(env, rows)
-    quality = runner.signal_quality()
-    if quality and env.stdout_isatty:
+    print_table(env, rows, output_format)
+    if quality and env.stdout_isatty and output_format == "auto":
         from tts_cli.bench.report import signal_table
 
         env.out.print(signal_table(quality))
     if json_out is not None:
-        parameters = bench_parameters(settings, data, limit, len(problems), list(policies), strategy_names, sizes, directory)
-        if skip:
-            parameters["skip"] = skip
-        parameters["strategy_budgets"] = {name: plan.budgets_for(name) for name in strategy_names}
-        if selector_specs:
-            parameters["selectors"] = selector_specs
-        if replay:
-            parameters["replay"] = True
         write_json(json_out, rows, parameters, [q.to_dict() for q in quality])
-    if outcomes_out is not None:
-        from tts_cli.bench.report import write_outcomes
-
-        write_outcomes(outcomes_out, outcomes, {p.id: p.gold for p in problems})
     if plot is not None:
         from tts_cli.bench.report import plot as draw
 
         draw(plot, rows)
-    if runner.errors:
-        env.stderr.write(f"tts: {len(runner.errors)} run(s) failed (counted as wrong); see the messages above\n")
-        return int(ExitStatus.PARTIAL)
+
+
+def _reprint(
+    env: Any, path: Path, order: list[str], output_format: str, json_out: Optional[Path], plot: Optional[Path]
+) -> int:
+    """The table of a bench again, from its --per-problem file alone (no model, no cache); rows in
+    the order of --strategies, as the bench that wrote it printed them."""
+    from tts_cli.bench.report import read_outcomes
+    from tts_cli.errors import ExitStatus
+
+    outcomes = read_outcomes(path)
+    seen = (o.strategy for o in outcomes if "/" not in o.strategy)
+    strategy_names = list(dict.fromkeys([*order, *seen]))
+    _report(env, outcomes, strategy_names, output_format, json_out, plot, {"reprint": str(path)}, [])
     return int(ExitStatus.SUCCESS)
 
 
@@ -186,33 +231,22 @@ def _run(env: Any, runner: Any, directory: Path, quiet: bool, workers: int = 1) 
     return True
 
 
-@dataclass
-class LoaderModels:
-    """The bench's models through ModelLoader: each GGUF loaded once, only when a run needs it."""
+def check_selectors(specs: list[str], strategies: list[str], settings: SearchSettings) -> None:
+    from tts_cli.strategies.registry import greedy_run, selecting
+    from tts_cli.strategies.sampling import COT, PROGRAM
 
-    loader: Any
-    verifier_ref: Optional[str] = None
-    verifier_kind: Optional[str] = None
-    _verifier: Any = field(default=None, repr=False)
+    choosers = selecting()
+    if specs and not any(name in choosers for name in strategies):
+        raise _usage(f"--selectors needs {_either(choosers)} in --strategies (selectors choose among their samples)")
+    if settings.options.get("with_greedy"):
+        raise _usage(
+            "--with-greedy is for tts ask/solve; the bench reports it as the rows greedy+S/SELECTOR "
+            f"(--selectors, with {greedy_run(COT)} and, for programs, {greedy_run(PROGRAM)} in --strategies)"
+        )
 
-    def identity(self, ref: Optional[str]) -> dict[str, Any]:
-        spec = self.loader.spec(ref)
-        return {"name": spec.name, "file": spec.file, "sha256": spec.sha256}
 
-    def name(self, ref: Optional[str]) -> str:
-        return str(self.loader.spec(ref).name)
-
-    def policy(self, ref: Optional[str]) -> Any:
-        return self.loader.load(ref)
-
-    def verifier(self) -> Any:
-        if self._verifier is None and self.verifier_ref is not None:
-            self._verifier = self.loader.load_verifier(self.verifier_ref, self.verifier_kind)
-        return self._verifier
-
-    def new_verifier(self) -> Any:
-        """A verifier of its own (own cost counters) on the shared engine, for concurrent runs."""
-        return self.loader.load_verifier(self.verifier_ref, self.verifier_kind) if self.verifier_ref else None
+def _either(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 def parse_selectors(text: str) -> list[str]:
@@ -270,34 +304,9 @@ def check_bench_settings(
     from dataclasses import replace
 
     from tts_cli.cli.runtime import check_settings
-    from tts_cli.errors import UsageError
 
     for name in strategies:
         check_settings(replace(settings, strategy=name, n=max(fixed.get(name, samples))))
-    if settings.verifier is None and settings.verifier_kind is not None:
-        raise UsageError(
-            f"tts bench scores pools with a verifier model: --verifier-kind {settings.verifier_kind} needs --verifier MODEL "
-            "here (the arithmetic check is measured by benchmarks/arithmetic_auroc.py)"
-        )
-
-
-def read_problems(data: Path, limit: Optional[int], skip: int = 0) -> list[Any]:
-    """``limit`` problems of ``data`` after the first ``skip``; each must parse and have a gold answer."""
-    from tts_cli.batch import BadLine, read_input
-    from tts_cli.errors import InputError
-
-    items = read_input(str(data))
-    items = items[skip:]
-    if limit is not None:
-        items = items[:limit]
-    if not items:
-        raise InputError(f"no problems in {data}")
-    for item in items:
-        if isinstance(item, BadLine):
-            raise InputError(f"{data}: {item.error}")
-        if item.gold is None:
-            raise InputError(f"{data}: line {item.line} (id {item.id!r}) has no gold answer; the bench grades every problem")
-    return items
 
 
 def bench_parameters(

@@ -31,7 +31,11 @@ def strategies(
     flags = {i.name: listed_flags(i) for i in infos}
     if as_json:
         rows = [
-            {"name": i.name, "summary": i.summary, "needs_verifier": i.needs_verifier, "options": flags[i.name]}
+            {
+                "name": i.name, "summary": i.summary, "needs_verifier": i.needs_verifier, "options": flags[i.name],
+                "samples": i.samples, "poolable": i.poolable, "replayable": i.replayable,
+                "deterministic": i.deterministic, "needs_sandbox": i.needs_sandbox,
+            }
             for i in infos
         ]
         env.stdout.write(json.dumps(rows) + "\n")

@@ -12,7 +12,11 @@ With ``--check program`` a greedy answer below the gate is first checked by a pr
 writes one greedy program (program of thought), the sandbox runs it, and when its output is
 equivalent to the greedy answer that answer stands (two independent ways of computing agree).
 Otherwise both are candidates of an adaptive run whose samples alternate chains of thought and
-programs (``mixed``).
+programs (``mixed``). ``--first program`` starts from the greedy program instead (the cheaper
+answer: programs are short), gated on its own trace, the greedy chain of thought checking it.
+``--chain-gate`` lets the chain of thought's answer stand when the two disagree and the chain's
+``lowest_conf`` reaches it. These escalation rules were measured on cached samples with
+``tts bench --replay`` (docs/results.md).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from tts_cli.strategies.sampling import PROGRAM, Draw, sample_draws, sample_full
 
 GATE_SIGNALS = tuple(s for s in SIGNALS if s != "judge")
 CHECKS = ("none", "program")
+FIRSTS = ("chain", "program")
 
 
 @dataclass(frozen=True)
@@ -48,8 +53,19 @@ class AutoOptions(AdaptiveOptions):
         "(needs the sandbox); then samples alternate chains of thought and programs.", choices=CHECKS,
     )  # fmt: skip
 
+    first: str = option(
+        "chain", "--first", help="The greedy solution drawn first: chain (of thought) or program (gated on the "
+        "program's trace; below the gate the greedy chain checks it, then samples alternate).", choices=FIRSTS,
+        added_later=True,
+    )  # fmt: skip
+    chain_gate: float = option(
+        float("inf"), "--chain-gate", help="When the greedy chain and program disagree, the chain's answer stands "
+        "if its lowest_conf is at least this (inf: never).", rule=(lambda v: v == v, "must be a number"),
+        added_later=True,
+    )  # fmt: skip
+
     def runs_programs(self) -> bool:
-        return self.check == "program"
+        return self.check == "program" or self.first == "program"
 
 
 @register(
@@ -62,32 +78,41 @@ def run(ctx: SearchContext) -> SearchResult:
     options = options_of(ctx, AutoOptions)
     n = max(1, ctx.config.n)
     greedy_ctx = replace(ctx, config=replace(ctx.config, temperature=0.0))
-    first = sample_full(greedy_ctx, 1)
+    program_first = options.first == "program"
+    first = sample_draws(ctx, [Draw(PROGRAM, 0, greedy=True)]) if program_first else sample_full(greedy_ctx, 1)
     if not first:
         return finish(ctx, [], None, {"route": {"decision": "none", "reason": "budget exhausted"}})
-    greedy = first[0].candidate
+    head = first[0].candidate
     signal = options.gate_signal
-    gate_value = greedy.signals.get(signal)
+    gate_value = head.signals.get(signal)
     route: dict[str, Any] = {"gate": None if gate_value is None else round(gate_value, 4), "gate_at": options.gate}
-    if greedy.answer is not None and gate_value is not None and gate_value >= options.gate:
+    if program_first:
+        route["first"] = "program"
+    if head.answer is not None and gate_value is not None and gate_value >= options.gate:
         route.update(decision="greedy", reason=f"greedy {signal} {gate_value:.2f} >= {options.gate}", samples=1)
-        return finish(ctx, [greedy], 0, {"route": route})
+        return finish(ctx, [head], 0, {"route": route})
     if n == 1:
         route.update(decision="greedy", reason="-n 1: nothing more to draw", samples=1)
-        return finish(ctx, [greedy], 0 if greedy.answer is not None else None, {"route": route})
+        return finish(ctx, [head], 0 if head.answer is not None else None, {"route": route})
     sampling = Sampling(samples=list(first))
-    mixed = options.check == "program"
+    mixed = program_first or options.check == "program"
     if mixed:
-        checked = sample_draws(ctx, [Draw(PROGRAM, 0, greedy=True)])
-        if not checked:
-            route.update(decision="greedy", reason="budget spent before the program check", samples=1)
-            return finish(ctx, [greedy], 0 if greedy.answer is not None else None, {"route": route})
-        program = checked[0].candidate
-        route["program"] = program.answer
-        if greedy.answer is not None and answers_equivalent(greedy.answer, program.answer):
+        second = sample_full(greedy_ctx, 1) if program_first else sample_draws(ctx, [Draw(PROGRAM, 0, greedy=True)])
+        if not second:
+            spent = "the greedy chain of thought" if program_first else "the program check"
+            route.update(decision="greedy", reason=f"budget spent before {spent}", samples=1)
+            return finish(ctx, [head], 0 if head.answer is not None else None, {"route": route})
+        chain, program = (second[0], first[0]) if program_first else (first[0], second[0])
+        route["program"] = program.candidate.answer
+        candidates = [head, second[0].candidate]
+        if chain.candidate.answer is not None and answers_equivalent(chain.candidate.answer, program.candidate.answer):
             route.update(decision="agree", reason="the greedy program computes the greedy answer", samples=2)
-            return finish(ctx, [greedy, program], 0, {"route": route})
-        sampling.samples += checked
+            return finish(ctx, candidates, 0, {"route": route})
+        chain_conf = chain.candidate.signals.get("lowest_conf")
+        if chain.candidate.answer is not None and chain_conf is not None and chain_conf >= options.chain_gate:
+            route.update(decision="chain", reason=f"chain lowest_conf {chain_conf:.2f} >= {options.chain_gate}", samples=2)
+            return finish(ctx, candidates, candidates.index(chain.candidate), {"route": route})
+        sampling.samples += second
     reason = grow(ctx, sampling, stages(options.warmup, n), options, first_index=1, mixed=mixed)
     candidates = [s.candidate for s in sampling.samples]
     route.update(

@@ -35,6 +35,9 @@ class OptionSpec:
     choices: tuple[str, ...] = ()
     rule: Optional[Rule] = None
     at_most_n: bool = False  # may not exceed -n: the CLI refuses a larger value, the bench caps it
+    # added after bench results were cached: at its default it stays out of the bench's cache key,
+    # so those results (computed when it did not exist, i.e. at its default) are still found
+    added_later: bool = False
 
     @property
     def flag(self) -> str:
@@ -56,11 +59,12 @@ def option(
     choices: Iterable[str] = (),
     rule: Optional[Rule] = None,
     at_most_n: bool = False,
+    added_later: bool = False,
 ) -> Any:
     """A dataclass field declared as an option: its default, CLI spellings, help and checks."""
     if not flags or not all(f.startswith("-") for f in flags):
         raise ValueError(f"an option needs its CLI spellings, e.g. '--beam-width' (got {flags!r})")
-    spec = OptionSpec(tuple(flags), help, minimum, tuple(choices), rule, at_most_n)
+    spec = OptionSpec(tuple(flags), help, minimum, tuple(choices), rule, at_most_n, added_later)
     return field(default=default, metadata={_SPEC: spec})
 
 

@@ -114,6 +114,24 @@ def get_strategy(name: str) -> StrategyInfo:
     return _STRATEGIES[name]
 
 
+def greedy_run(samples: str) -> str:
+    """The strategy that draws the one greedy solution of a kind of sample (the first registered
+    deterministic strategy whose samples are ``samples``)."""
+    for info in available():
+        if info.deterministic and info.samples == samples:
+            return info.name
+    raise UsageError(f"no registered strategy draws a greedy {samples} solution")
+
+
+def selecting() -> list[str]:
+    """The poolable strategies that choose among their samples by a ``--select`` selector (those
+    a bench evaluates every selector for, on the same pools)."""
+    return [
+        info.name for info in available()
+        if info.poolable and any(d.name == "select" for d in declarations(info.options))
+    ]  # fmt: skip
+
+
 def strategy_flags() -> list[Flag]:
     """Every registered strategy's options as command-line flags (a shared flag once)."""
     return merge_flags((info.name, info.options) for info in available())

@@ -110,11 +110,7 @@ def bench(
         n_ctx=settings.ctx, quiet=quiet, cpu_repack=settings.cpu_repack, batching=workers > 1,
     )  # fmt: skip
     models = LoaderModels(loader, settings.verifier, settings.verifier_kind)
-    policies: dict[str, Optional[str]] = {}  # name -> reference; every name resolved now, so a typo fails first
-    for ref in parse_models(settings.policy):
-        policies.setdefault(models.name(ref), ref)
-    if settings.verifier is not None:
-        models.name(settings.verifier)
+    policies = resolve_policies(models, settings)
     directory = cache_dir if cache_dir is not None else tts_cache_dir() / "bench"
     cache = ResultCache.open(directory)
     plan = BenchPlan(
@@ -134,16 +130,26 @@ def bench(
         {"skip": skip} if skip else {}, strategy_budgets={name: plan.budgets_for(name) for name in strategy_names},
         **({"selectors": selector_specs} if selector_specs else {}), **({"replay": True} if replay else {}),
     )  # fmt: skip
-    golds = {p.id: p.gold for p in problems}
     _report(env, outcomes, strategy_names, output_format, json_out, plot, parameters, quality)
     if outcomes_out is not None:
         from tts_cli.bench.report import write_outcomes
 
-        write_outcomes(outcomes_out, outcomes, golds)
+        write_outcomes(outcomes_out, outcomes, {p.id: p.gold for p in problems})
     if runner.errors:
         env.stderr.write(f"tts: {len(runner.errors)} run(s) failed (counted as wrong); see the messages above\n")
         return int(ExitStatus.PARTIAL)
     return int(ExitStatus.SUCCESS)
+
+
+def resolve_policies(models: Any, settings: SearchSettings) -> dict[str, Optional[str]]:
+    """Model name -> reference of every --policy (and the verifier resolved too): a typo fails
+    before anything runs."""
+    policies: dict[str, Optional[str]] = {}
+    for ref in parse_models(settings.policy):
+        policies.setdefault(models.name(ref), ref)
+    if settings.verifier is not None:
+        models.name(settings.verifier)
+    return policies
 
 
 def _check_counts(limit: Optional[int], skip: int, workers: int) -> None:

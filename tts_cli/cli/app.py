@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import sys
 from contextlib import ExitStack, contextmanager, redirect_stderr, redirect_stdout
-from typing import IO, TYPE_CHECKING, Iterator, Optional, Sequence
+from typing import IO, TYPE_CHECKING, Any, Iterator, Optional, Sequence
 
 import typer
 
+from tts_cli.cli.lazy import CommandEntry, LazyGroup
 from tts_cli.errors import ExitStatus, TTSError
 
 if TYPE_CHECKING:
@@ -21,30 +22,66 @@ EXIT_CODES_HELP = (
     "4 some batch lines failed; 130 interrupted."
 )
 
+APP_HELP = (
+    "Test-time scaling: make a small local model answer hard questions better by spending "
+    "compute at inference time.\n\n" + EXIT_CODES_HELP
+)
+
+# The commands in `tts --help` order, each with the first paragraph of its help (a test checks them).
+COMMANDS = (
+    CommandEntry("ask", "tts_cli.cli.ask_cmd",
+                 "Answer QUESTION with a small local model, spending compute with the chosen strategy."),
+    CommandEntry("solve", "tts_cli.cli.solve_cmd",
+                 "Solve every problem in SOURCE; write one JSON line per problem as soon as it is done."),
+    CommandEntry("bench", "tts_cli.cli.bench_cmd",
+                 "Compare strategies, values of N and models on DATA: accuracy (95% Wilson interval) against\n"
+                 "mean tokens, FLOPs and wall time per problem, Pareto-optimal rows starred (★)."),
+    CommandEntry("serve", "tts_cli.cli.serve_cmd",
+                 "Serve test-time scaling on an OpenAI-compatible API: POST /v1/chat/completions and\n"
+                 "/v1/completions, GET /v1/models and /health. The search options below are the defaults; a\n"
+                 'request picks its strategy by model name (majority-8@MODEL) or by "tts": {"strategy": ..., "n": ...}.'),
+    CommandEntry("strategies", "tts_cli.cli.strategies_cmd",
+                 "List the search strategies with one line each and their options (in a terminal, the selectors\n"
+                 "of --select as well)."),
+    CommandEntry("doctor", "tts_cli.cli.doctor_cmd",
+                 "Check this machine: llama.cpp build, CPU features, GPU offload, downloaded models, and a short\n"
+                 "real decode in a child process (a native crash is reported, exit 3, instead of killing tts)."),
+    CommandEntry("models", "tts_cli.cli.models_cmd", "List, download and locate GGUF models."),
+)  # fmt: skip
+
+
+class _TTSGroup(LazyGroup):
+    entries = COMMANDS
+
+
+def _tts_app(**settings: Any) -> typer.Typer:
+    return typer.Typer(
+        name="tts", help=APP_HELP, no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False, **settings
+    )
+
 
 def build_app() -> typer.Typer:
-    """The `tts` app; the search commands' options come from the strategies registered now."""
-    from tts_cli.cli import ask_cmd, bench_cmd, doctor_cmd, models_cmd, serve_cmd, solve_cmd, strategies_cmd
-
-    app = typer.Typer(
-        name="tts",
-        help="Test-time scaling: make a small local model answer hard questions better by spending "
-        "compute at inference time.\n\n" + EXIT_CODES_HELP,
-        no_args_is_help=True,
-        add_completion=True,
-        pretty_exceptions_enable=False,
-    )
-    ask_cmd.register(app)
-    solve_cmd.register(app)
-    bench_cmd.register(app)
-    serve_cmd.register(app)
-    strategies_cmd.register(app)
-    doctor_cmd.register(app)
-    app.add_typer(models_cmd.app, name="models", help="List, download and locate GGUF models.")
+    """The `tts` app with every command built now (its search options from the strategies
+    registered now): what docs/cli.md is generated from."""
+    app = _tts_app()
+    for entry in COMMANDS:
+        entry.register(app)
     return app
 
 
-app = build_app()
+def build_lazy_app() -> typer.Typer:
+    """The `tts` app as it runs: the same commands, each imported and built only when it runs or
+    shows its own help (see ``lazy``), so that `tts --help` and `tts models` start fast."""
+    app = _tts_app(cls=_TTSGroup)
+
+    @app.callback()
+    def _group() -> None:  # an app without commands of its own is a group only if it has a callback
+        pass
+
+    return app
+
+
+app = build_lazy_app()
 
 
 def run(argv: Optional[Sequence[str]] = None, env: Optional["Environment"] = None) -> int:

@@ -147,3 +147,7 @@ def _availability(row: Dict[str, Any]) -> str:
     if row["backend"] == "openai":
         return f"server {row['base_url']}"
     return "verified" if row["verified"] else ("yes" if row["downloaded"] else "no")
+
+
+def register(parent: typer.Typer) -> None:
+    parent.add_typer(app, name="models", help="List, download and locate GGUF models.")

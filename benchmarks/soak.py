@@ -81,7 +81,7 @@ def main() -> int:
     batch.ResultWriter.write = write_and_measure  # type: ignore[method-assign]
     with tempfile.TemporaryDirectory(prefix="tts-soak-") as directory:
         problems = Path(directory) / "problems.jsonl"
-        output = Path(directory) / "results.jsonl"
+        output = Path(directory) / "answers.jsonl"
         write_problems(problems, args.questions)
         argv = [
             "solve", str(problems), "-o", str(output), "--policy", args.policy, "-s", "majority",

@@ -761,7 +761,7 @@ def test_cli_selectors_and_replay(tmp_path, data, fake_models, bench_cli):
     "args, message",
     [
         (["--selectors", "best:nonsense"], "--selectors"),
-        (["--strategies", "greedy", "--selectors", "vote"], "needs majority, pot or mixed"),
+        (["--strategies", "greedy", "--selectors", "vote"], "needs majority, mixed or pot"),
     ],
 )
 def test_cli_refuses_bad_selectors(tmp_path, data, fake_models, bench_cli, args, message):
@@ -926,6 +926,7 @@ def test_markdown_format_and_reprint_from_the_per_problem_file(tmp_path, data, f
     [
         (["--format", "html"], "--format must be one of auto, tsv, markdown"),
         ([], "give DATA"),
+        (["data.jsonl", "--reprint", "outcomes.jsonl"], "without DATA"),
     ],
 )
 def test_cli_format_and_reprint_errors(tmp_path, fake_models, bench_cli, args, message):

@@ -86,6 +86,8 @@ def bench(
     env = invocation.ensure_object(Environment)
     _check_outputs(output_format, json_out, plot, outcomes_out)
     if reprint is not None:
+        if data is not None:
+            raise _usage("--reprint prints an earlier bench from its per-problem file: give it without DATA")
         return _reprint(env, reprint, parse_strategies(strategies)[0], output_format, json_out, plot)
     if data is None:
         raise _usage("give DATA (problems with gold answers), or --reprint OUTCOMES.jsonl")
@@ -241,7 +243,7 @@ def check_selectors(specs: list[str], strategies: list[str], settings: SearchSet
     from tts_cli.strategies.registry import greedy_run, selecting
     from tts_cli.strategies.sampling import COT, PROGRAM
 
-    choosers = selecting()
+    choosers = sorted(selecting())
     if specs and not any(name in choosers for name in strategies):
         raise _usage(f"--selectors needs {_either(choosers)} in --strategies (selectors choose among their samples)")
     if settings.options.get("with_greedy"):

@@ -28,7 +28,7 @@ def bench(
     ] = DEFAULT_STRATEGIES,
     samples: Annotated[
         str,
-        typer.Option("--samples", "-n", help="Comma-separated values of N (-n of `tts ask`) per strategy; greedy runs once."),
+        typer.Option("--samples", "-n", help="Comma-separated values of N (-n of `tts ask`) per strategy; a deterministic one runs once."),
     ] = DEFAULT_SAMPLES,
     budgets: Annotated[
         Optional[str], typer.Option("--budgets", hidden=True, help="Deprecated name of --samples (kept for old scripts).")
@@ -58,7 +58,7 @@ def bench(
     selectors: Annotated[
         Optional[str],
         typer.Option("--selectors", help="Comma-separated selectors (see `tts strategies`) evaluated on the same "
-                     "majority pools: one row each, majority/SELECTOR."),
+                     "pools for every strategy that selects among its samples: one row each, STRATEGY/SELECTOR."),
     ] = None,
     replay: Annotated[
         bool,
@@ -76,9 +76,9 @@ def bench(
     """Compare strategies, values of N and models on DATA: accuracy (95% Wilson interval) against
     mean tokens, FLOPs and wall time per problem, Pareto-optimal rows starred (★).
 
-    --policy takes a comma-separated list of models. majority, best-of-n and weighted read every N
-    from the first N samples of one pool of max(N) samples per problem; search strategies run once
-    per N. Each per-problem result is cached as soon as it is done: an interrupted bench (exit 130)
+    --policy takes a comma-separated list of models. Strategies that choose among full samples
+    ("poolable" in `tts strategies --json`) read every N from the first N samples of one pool of
+    max(N) samples per problem; search strategies run once per N. Each per-problem result is cached as soon as it is done: an interrupted bench (exit 130)
     continues where it stopped, and a second run computes only what is missing.
     """
     from tts_cli.env import Environment

@@ -261,6 +261,31 @@ def test_a_disagreeing_program_escalates_to_samples_alternating_the_two_kinds(sa
     assert result.answer == "7"
 
 
+def test_a_confident_chain_stands_when_the_program_disagrees_with_a_chain_gate(sandboxed):
+    # the greedy chain says 8 with lowest_conf 9: below the gate (10), above the chain gate (8)
+    engine = checked_engine(lambda i: 8 if i < 0 else 7, lambda i: 9.0, lambda i: 7)
+    result = get_strategy("auto").run(context(engine, AutoOptions(check="program", chain_gate=8.0), n=16))
+    route = result.info["route"]
+    assert route["decision"] == "chain" and result.answer == "8" and route["program"] == "7"
+    assert engine.calls == [1, 1]  # the two greedy solutions, nothing sampled
+    # without a chain gate the same disagreement escalates to sampling
+    engine = checked_engine(lambda i: 8 if i < 0 else 7, lambda i: 9.0, lambda i: 7)
+    assert get_strategy("auto").run(context(engine, AutoOptions(check="program"), n=16)).info["route"]["decision"] == "adaptive"
+
+
+def test_program_first_stands_on_a_confident_program_and_is_checked_by_the_chain_below_the_gate(sandboxed):
+    # programs' traces have confidence 20 (checked_engine): at gate 10 the program stands alone
+    engine = checked_engine(lambda i: 8, lambda i: 5.0, lambda i: 7)
+    result = get_strategy("auto").run(context(engine, AutoOptions(first="program"), n=16))
+    assert result.answer == "7" and result.info["route"]["decision"] == "greedy" and engine.calls == [1]
+    assert result.candidates[0].program is not None
+    # at gate 30 the greedy chain checks it: they agree on 7
+    engine = checked_engine(lambda i: 7, lambda i: 5.0, lambda i: 7)
+    result = get_strategy("auto").run(context(engine, AutoOptions(first="program", gate=30.0), n=16))
+    assert result.info["route"]["decision"] == "agree" and result.answer == "7" and engine.calls == [1, 1]
+    assert AutoOptions(first="program").runs_programs()
+
+
 @pytest.mark.parametrize(
     "answer_of, confidence_of, program_of",
     [

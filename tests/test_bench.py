@@ -971,3 +971,15 @@ def test_the_cache_query_finds_runs_and_the_largest_pools(tmp_path):
     assert set(pools) == questions and {c.size for c in pools.values()} == {4} and all(c.samples == "cot" for c in pools.values())
     assert query.largest_pools("small", "program") == {} and query.scored_pools("small") == {}
     assert (tmp_path / "cache" / CACHE_FILE).stat().st_size == size  # read-only
+
+
+def test_a_reprinted_table_shows_names_from_the_file_inert(tmp_path, bench_cli):
+    record = {"model": "m\x1b]0;owned\x07 [bold]x[/bold]", "strategy": "greedy", "n": 1, "problem": 1, "correct": True}
+    path = tmp_path / "outcomes.jsonl"
+    path.write_text(json.dumps(record) + "\n")
+    for args in ([], ["--format", "markdown"]):
+        code, out, err = bench_cli("--reprint", str(path), *args)
+        assert code == 0, err
+        assert "\x1b" not in out and "\x07" not in out and "owned" not in out and "m [bold]x[/bold]" in out
+    code, out, err = bench_cli("--reprint", str(path), stdout_isatty=True)
+    assert code == 0 and "owned" not in out and "\x07" not in out

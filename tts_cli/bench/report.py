@@ -9,6 +9,7 @@ from typing import Any, Sequence
 
 from tts_cli.bench.rows import Row
 from tts_cli.errors import OutputError, UsageError
+from tts_cli.safe_text import one_line
 from tts_cli.units import human_count
 
 PARETO = "★"
@@ -37,9 +38,10 @@ def print_table(env: Any, rows: Sequence[Row], output_format: str = "auto") -> N
 
 
 def _cells(row: Row) -> list[str]:
+    """A row's cells; names made inert (a --reprint file is anybody's text)."""
     low, high = row.ci
     return [
-        row.model, row.strategy, str(row.n), f"{100 * row.accuracy:.1f}% ({100 * low:.1f}–{100 * high:.1f})",
+        one_line(row.model), one_line(row.strategy), str(row.n), f"{100 * row.accuracy:.1f}% ({100 * low:.1f}–{100 * high:.1f})",
         f"{100 * row.coverage:.1f}%", f"{100 * row.unanswered:.1f}%", f"{row.policy_tokens:.0f}",
         f"{row.verifier_tokens:.0f}", human_count(row.flops), f"{row.wall_seconds:.2f}", PARETO if row.pareto else "",
     ]  # fmt: skip
@@ -66,6 +68,7 @@ def markdown_table(rows: Sequence[Row]) -> str:
 
 def rich_table(rows: Sequence[Row]) -> Any:
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(header_style="bold", show_edge=False, pad_edge=False)
     headers = list(HEADERS)
@@ -79,7 +82,7 @@ def rich_table(rows: Sequence[Row]) -> Any:
         cells = _cells(row)
         if with_errors:
             cells.insert(4, str(row.errors))
-        table.add_row(*cells, style="bold" if row.pareto else None)
+        table.add_row(*(Text(cell) for cell in cells), style="bold" if row.pareto else None)  # no markup
     table.caption = f"{PARETO} Pareto-optimal: no other row is as accurate for fewer mean FLOPs per problem"
     table.caption_justify = "left"
     return table
@@ -212,4 +215,4 @@ def plot(path: Path, rows: Sequence[Row]) -> None:
 def _tsv(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
-    return str(value).replace("\t", " ").replace("\n", " ")
+    return one_line(str(value))

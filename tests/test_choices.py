@@ -222,6 +222,79 @@ def test_a_program_sample_on_a_choice_question_is_mapped_to_the_nearest_option(s
     assert solution.shown_answer == "B) 0.26"
 
 
+def test_a_program_on_a_choice_question_is_asked_to_print_the_letter_of_its_nearest_option(sandboxed: None) -> None:
+    from tts_cli.prompts import PROGRAM, PROGRAM_CHOICE
+
+    seen: list[str] = []
+    program = (
+        "```python\nanswer = 1.10 - 1.05\n"
+        'options = {"A": 0.10, "B": 0.05, "C": 1.0}\n'
+        "print(min(options, key=lambda letter: abs(options[letter] - answer)))\n```"
+    )
+
+    def script(text: str, params: Any, index: int) -> str:
+        seen.append(text)
+        return program
+
+    solution = solve(make_question(BAT_AND_BALL), strategy="pot-greedy", policy=ScriptedEngine(script),
+                     config=SearchConfig(), prompts=MATH)  # fmt: skip
+    assert PROGRAM.for_choices is PROGRAM_CHOICE
+    assert PROGRAM_CHOICE.system in seen[0] and PROGRAM.system not in seen[0]
+    assert "A) 10 cents\nB) 5 cents\nC) 1 dollar" in seen[0]
+    assert solution.answer == "B" and solution.shown_answer == "B) 5 cents"
+    # a question without options is asked for its value, as before
+    seen.clear()
+    solve("What is 2 + 2?", strategy="pot-greedy", policy=ScriptedEngine(script), config=SearchConfig(), prompts=MATH)
+    assert PROGRAM.system in seen[0] and PROGRAM_CHOICE.system not in seen[0]
+
+
+def test_a_program_that_names_no_option_is_asked_for_its_letter(sandboxed: None) -> None:
+
+    def script(text: str, params: Any, index: int) -> str:
+        if text.endswith("\\boxed{"):  # the answer cue after the failed program
+            return "B} and more"
+        return "```python\n# the ball costs 5 cents\nprint(answer)\n```"  # NameError: no option named
+
+    engine = ScriptedEngine(script)
+    solution = solve(make_question(BAT_AND_BALL), strategy="pot", policy=engine,
+                     config=SearchConfig(n=2, max_tokens=60), prompts=MATH)  # fmt: skip
+    assert engine.calls == [2, 2]  # the programs in one batch, both failed ones asked in one more
+    for candidate in solution.result.candidates:
+        assert candidate.answer == "B" and candidate.program is not None and candidate.program.answer is None
+        assert candidate.text.endswith("```\n\nTherefore, the final answer is $\\boxed{B}$.")
+        assert candidate.tokens <= 60
+        assert solution.tree.nodes[candidate.node_id].meta["forced_answer"] is True
+    assert solution.tree.total_tokens == engine.usage.generated_tokens
+    assert solution.shown_answer == "B) 5 cents"
+    # a question without options keeps its failed programs without an answer
+    plain = solve("What is 2 + 2?", strategy="pot", policy=ScriptedEngine(script),
+                  config=SearchConfig(n=2, max_tokens=60), prompts=MATH)  # fmt: skip
+    assert [c.answer for c in plain.result.candidates] == [None, None]
+
+
+def test_program_runs_on_a_choice_question_are_keyed_by_its_program_prompt_and_chains_are_not(tmp_path: Path) -> None:
+    from tts_cli.batch import Problem
+    from tts_cli.bench.plan import program_key, question_key
+
+    choice = Problem(line=1, id="q", question="Which?", gold="A", choices=("1", "2"))
+    assert set(program_key(choice)) == {"program_prompt"}
+    assert program_key(Problem(line=1, id="q", question="What is 1 + 1?", gold="2")) == {}
+    assert "program_prompt" not in question_key(choice)  # cached chains keep their keys
+
+    from tts_cli.bench.cache import ResultCache
+    from tts_cli.bench.runner import Bench, BenchPlan
+    from tts_cli.cli.options import SearchSettings
+
+    class Models:
+        def identity(self, ref: Any) -> dict[str, Any]:
+            return {"name": "m"}
+
+    plan = BenchPlan([choice], [None], ["greedy", "majority", "pot-greedy", "mixed"], [1, 2], SearchSettings(), {})
+    tasks = Bench(plan, Models(), ResultCache.open(tmp_path)).tasks()  # type: ignore[arg-type]
+    keyed = {(t.strategy, t.samples) for t in tasks if "program_prompt" in t.what}
+    assert keyed == {("pot-greedy", "cot"), ("pool", "program")}
+
+
 def test_a_chain_cut_off_at_its_limit_is_asked_for_its_letter_within_the_limit() -> None:
     from tts_cli.strategies.sampling import FORCED_ANSWER_TOKENS
 

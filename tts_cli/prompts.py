@@ -105,6 +105,52 @@ PROGRAM_PLAIN = PromptSet(
     ),
 )
 
+# A multiple-choice question asked for a program: the program computes its answer as PROGRAM's do,
+# then compares it with the options itself and prints the letter of the nearest one, so a value off
+# by rounding or in another unit of the same size still names an option (grading/forms reads a
+# printed letter as the answer; a printed value still goes to the option within 2% of it).
+PROGRAM_CHOICE = PromptSet(
+    system=(
+        "Answer the multiple-choice question by writing a short Python program. Start with a comment "
+        "that says exactly what the question asks for. Then, for each step, write a comment explaining "
+        "the step in words, followed by the line of code that computes it, with every quantity in a "
+        "variable with a meaningful name. Then write the options' values in a dict from letter to value "
+        "and end by printing the letter of the option nearest to the answer. Use only the Python "
+        "standard library. Answer with one ```python code block and nothing else."
+    ),
+    examples=(
+        (
+            "A baker makes 24 muffins and packs them in boxes of 4. He sells each box for $6. "
+            "How many dollars does he make if he sells every box?\n\n"
+            "A) $24\nB) $30\nC) $36\nD) $42\nE) $48",
+            "```python\n"
+            "# The question asks for the dollars made by selling all the boxes.\n"
+            "# 24 muffins are packed 4 to a box.\n"
+            "boxes = 24 / 4\n"
+            "# Each box sells for $6.\n"
+            "answer = boxes * 6\n"
+            "# The options' values, and the letter of the one nearest to the answer.\n"
+            'options = {"A": 24, "B": 30, "C": 36, "D": 42, "E": 48}\n'
+            "print(min(options, key=lambda letter: abs(options[letter] - answer)))\n"
+            "```",
+        ),
+        (
+            "A square has a diagonal of 10 cm. What is its side, in cm?\n\n"
+            "A) 5\nB) 5√2\nC) 10√2\nD) 7\nE) 20",
+            "```python\n"
+            "import math\n"
+            "# The question asks for the side of a square whose diagonal is 10 cm.\n"
+            "diagonal = 10\n"
+            "# The diagonal of a square is its side times the square root of 2.\n"
+            "answer = diagonal / math.sqrt(2)\n"
+            "# The options' values, and the letter of the one nearest to the answer.\n"
+            'options = {"A": 5, "B": 5 * math.sqrt(2), "C": 10 * math.sqrt(2), "D": 7, "E": 20}\n'
+            "print(min(options, key=lambda letter: abs(options[letter] - answer)))\n"
+            "```",
+        ),
+    ),
+)
+
 # The program prompt: PAL-style, with the reasoning in comments (what the question asks, then each
 # step in words before its line of code). Chosen on GSM8K dev problems 1-20 with the 1.5B policy,
 # greedy (benchmarks/choose_program_prompt.py): 12/20 right, against 10/20 for PROGRAM_PLAIN and
@@ -145,6 +191,7 @@ PROGRAM = PromptSet(
             "```",
         ),
     ),
+    for_choices=PROGRAM_CHOICE,
 )
 
 PROMPT_SETS: dict[str, PromptSet] = {
@@ -153,6 +200,7 @@ PROMPT_SETS: dict[str, PromptSet] = {
     "program": PROGRAM,
     "program-plain": PROGRAM_PLAIN,
     "program-zero-shot": PROGRAM_ZERO_SHOT,
+    "program-choice": PROGRAM_CHOICE,
 }
 
 # --- refine: critique and revision -------------------------------------------------------------

@@ -167,6 +167,20 @@ def question_key(problem: Problem) -> dict[str, Any]:
     return key
 
 
+def program_key(problem: Problem) -> dict[str, Any]:
+    """What a task that runs programs adds to its key on a multiple-choice question: the program
+    prompt such a question is asked with (``prompts.PROGRAM_CHOICE``) and that a program naming no
+    option is asked for its letter, so that programs drawn before either existed are drawn again
+    and chain-of-thought results keep their keys."""
+    from tts_cli.prompts import PROGRAM
+
+    choice = PROGRAM.for_choices
+    if not problem.choices or choice is None:
+        return {}
+    asked = [choice.system, *(text for example in choice.examples for text in example), "forced program answers"]
+    return {"program_prompt": question_hash("\n".join(asked))}
+
+
 def model_free(verifier_kind: Optional[str]) -> bool:
     """Whether ``verifier_kind`` names a verifier that runs no model (``arithmetic``)."""
     if verifier_kind is None:
@@ -219,6 +233,8 @@ class Planner:
             "system_prompt": settings.system_prompt,
         }
         info = get_strategy(strategy)
+        if info.needs_sandbox or self.plan.options(strategy, n).runs_programs():
+            what.update(program_key(problem))
         if not info.deterministic:  # e.g. greedy: temperature 0, no verifier, no search
             what.update({name: getattr(settings, name) for name in SEARCH_SETTINGS})
             what.update(self.plan.option_key(strategy, n))
@@ -239,6 +255,7 @@ class Planner:
             "verifier": None,
             "verifier_kind": None,
             **({"samples": samples} if samples != "cot" else {}),  # cot pools keep their keys of before
+            **(program_key(problem) if pool.needs_sandbox else {}),
         }
         scored = None
         if self.plan.verifying:  # with --aggregate last only the last step is scored

@@ -72,7 +72,9 @@ class ReplayEngine:
     def chat_prompt(self, messages: Sequence[dict[str, str]]) -> list[int]:
         from tts_cli.prompts import prompt_set
 
-        if messages and messages[0].get("content") == prompt_set("program").system:
+        program = prompt_set("program")
+        systems = {program.system, *((program.for_choices.system,) if program.for_choices else ())}
+        if messages and messages[0].get("content") in systems:
             return list(self.program_prompt)
         return list(self.prompt)
 
@@ -111,12 +113,11 @@ class ReplayEngine:
         return completions
 
     def _forced_answer(self, prefix: list[int], params: SamplingParams) -> bool:
-        """Whether a request continues a cut-off chain of thought to force its answer
-        (``strategies.sampling._force_answers``)."""
-        return (
-            params.max_tokens <= FORCED_ANSWER_TOKENS and len(prefix) > len(self.prompt)
-            and prefix[: len(self.prompt)] == self.prompt
-        )  # fmt: skip
+        """Whether a request continues a cut-off chain of thought, or a program that named no
+        option, to force its answer (``strategies.sampling._force_answers``)."""
+        return params.max_tokens <= FORCED_ANSWER_TOKENS and any(
+            len(prefix) > len(prompt) and prefix[: len(prompt)] == prompt for prompt in (self.prompt, self.program_prompt)
+        )
 
     def _recorded(self, params: SamplingParams, program: bool = False) -> tuple[Completion, str]:
         """A cached completion and its kind: "greedy" / "sample", or "program-greedy" / "program"."""

@@ -3,8 +3,9 @@
 A *draw* names one solution to sample: its kind (``COT``, a chain of thought from ``ctx.prompt``;
 ``PROGRAM``, a program from the program prompt, run in the sandbox), its seed index and whether it
 is decoded greedily. ``sample_draws`` decodes any mix of draws in one batched generate call and
-records each solution as a child of the root; a chain of thought cut off at its token limit is
-asked for its answer (``FORCED_ANSWER_TOKENS``). ``score_samples`` scores the samples' steps in one
+records each solution as a child of the root; on a question with an answer cue (multiple choice),
+a chain of thought cut off at its token limit, or a program whose run names no option, is asked
+for its answer (``FORCED_ANSWER_TOKENS``). ``score_samples`` scores the samples' steps in one
 verifier call.
 
 Token accounting: every node records exactly the policy tokens its completion cost the engine
@@ -24,8 +25,9 @@ from tts_cli.strategies.base import Candidate, SearchContext, capped_tokens, gen
 from tts_cli.tree import FINISHED, PRUNED
 from tts_cli.verifiers.aggregate import aggregate
 
-# A chain of thought cut off at its limit is asked for its answer (ctx.form.answer_cue): at most
-# this many tokens, kept free in its limit, so a forced answer never passes --max-tokens.
+# A chain of thought cut off at its limit, or a program that named no option, is asked for its
+# answer (ctx.form.answer_cue): at most this many tokens, kept free in its limit, so a forced
+# answer never passes --max-tokens.
 FORCED_ANSWER_TOKENS = 4
 
 COT = "cot"  # a chain-of-thought solution from ctx.prompt
@@ -80,11 +82,15 @@ def sample_full(
 
 
 def program_prompt(ctx: SearchContext) -> list[int]:
-    """The chat prompt asking the policy for a program that prints the answer (computed once)."""
+    """The chat prompt asking the policy for a program that prints the answer (computed once); a
+    multiple-choice question's program prints the letter of its nearest option."""
     if ctx.program_prompt is None:
         from tts_cli.prompts import prompt_set
 
-        ctx.program_prompt = ctx.policy.chat_prompt(prompt_set("program").messages(ctx.question))
+        prompts = prompt_set("program")
+        if ctx.form.kind == "choice" and prompts.for_choices is not None:
+            prompts = prompts.for_choices
+        ctx.program_prompt = ctx.policy.chat_prompt(prompts.messages(ctx.question))
     return ctx.program_prompt
 
 
@@ -101,10 +107,10 @@ def sample_draws(ctx: SearchContext, draws: Sequence[Draw], *, monitor: Optional
     if any(d.kind == PROGRAM for d in draws):
         prompts[PROGRAM] = program_prompt(ctx)
     forcing = ctx.form.answer_cue is not None and max_tokens > 2 * FORCED_ANSWER_TOKENS
-    chain_tokens = max_tokens - FORCED_ANSWER_TOKENS if forcing else max_tokens
+    solution_tokens = max_tokens - FORCED_ANSWER_TOKENS if forcing else max_tokens
     params = [
         config.sampling(
-            d.index, max_tokens=chain_tokens if d.kind == COT else max_tokens, **({"temperature": 0.0} if d.greedy else {})
+            d.index, max_tokens=solution_tokens, **({"temperature": 0.0} if d.greedy else {})
         )
         for d in draws
     ]
@@ -112,8 +118,16 @@ def sample_draws(ctx: SearchContext, draws: Sequence[Draw], *, monitor: Optional
     if monitor is not None and any(d.kind != COT for d in draws):
         watched = lambda i, trace: draws[i].kind == COT and monitor(i, trace)  # noqa: E731
     completions, costs = generate(ctx, [prompts[d.kind] for d in draws], params, monitor=watched)
-    forced = _force_answers(ctx, [prompts[d.kind] if d.kind == COT else None for d in draws], completions) if forcing else {}
     runs = _run_programs(ctx, [c.text if d.kind == PROGRAM else None for d, c in zip(draws, completions)])
+    forced: dict[int, tuple[str, int]] = {}
+    cue = ctx.form.answer_cue or ""
+    if forcing:  # (a replayed solution's cached text already holds its forced answer)
+        unanswered = [
+            i for i, (c, run) in enumerate(zip(completions, runs))
+            if (ctx.form.from_program(run.answer) is None and cue not in c.text if run is not None
+                else c.finish_reason == "length" and ctx.form.extract(c.text) is None)
+        ]  # fmt: skip
+        forced = _force_answers(ctx, [prompts[draws[i].kind] for i in unanswered], completions, unanswered)
     samples = []
     for i, (completion, cost, run, sampling) in enumerate(zip(completions, costs, runs, params)):
         stopped = completion.finish_reason == "stopped"
@@ -123,6 +137,8 @@ def sample_draws(ctx: SearchContext, draws: Sequence[Draw], *, monitor: Optional
             cost += extra
         if run is not None:
             answer = ctx.form.from_program(run.answer)
+            if answer is None and cue and cue in text:  # a program that named no option, asked for its letter
+                answer = ctx.form.extract(text)
             done = answer is not None
         else:
             # a sample stopped for low confidence was cut mid-thought: whatever it wrote is no answer
@@ -148,20 +164,17 @@ def sample_draws(ctx: SearchContext, draws: Sequence[Draw], *, monitor: Optional
 
 
 def _force_answers(
-    ctx: SearchContext, prefixes: Sequence[Optional[list[int]]], completions: Sequence[Completion]
+    ctx: SearchContext, prefixes: Sequence[list[int]], completions: Sequence[Completion], cut: Sequence[int]
 ) -> dict[int, tuple[str, int]]:
-    """Chains of thought cut off at their token limit before naming an answer, continued (greedily,
-    all in one batch, from their own KV state) with ``ctx.form.answer_cue``: index -> (the text with
-    the forced answer, its extra generated tokens)."""
+    """The solutions ``cut`` (chains of thought cut off at their token limit before naming an
+    answer, programs whose run named no option), each with its prompt in ``prefixes``, continued
+    (greedily, all in one batch, from their own KV state) with ``ctx.form.answer_cue``: index ->
+    (the text with the forced answer, its extra generated tokens)."""
     cue = ctx.form.answer_cue or ""
-    cut = [
-        i for i, (prefix, c) in enumerate(zip(prefixes, completions))
-        if prefix is not None and c.finish_reason == "length" and ctx.form.extract(c.text) is None
-    ]  # fmt: skip
     if not cut:
         return {}
     cue_tokens = ctx.policy.tokenize(cue)
-    extended = [list(prefixes[i] or []) + list(completions[i].tokens) + cue_tokens for i in cut]
+    extended = [list(prefix) + list(completions[i].tokens) + cue_tokens for prefix, i in zip(prefixes, cut)]
     params = [SamplingParams(temperature=0.0, max_tokens=FORCED_ANSWER_TOKENS, stop=("}",)) for _ in cut]
     answers, costs = generate(ctx, extended, params)
     return {

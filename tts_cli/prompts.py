@@ -105,6 +105,15 @@ PROGRAM_PLAIN = PromptSet(
     ),
 )
 
+# The few-shot muffin program's steps, shared by PROGRAM and PROGRAM_CHOICE.
+_MUFFIN_STEPS = (
+    "# The question asks for the dollars made by selling all the boxes.\n"
+    "# 24 muffins are packed 4 to a box.\n"
+    "boxes = 24 / 4\n"
+    "# Each box sells for $6.\n"
+    "answer = boxes * 6\n"
+)
+
 # A multiple-choice question asked for a program: the program computes its answer as PROGRAM's do,
 # then compares it with the options itself and prints the letter of the nearest one, so a value off
 # by rounding or in another unit of the same size still names an option (grading/forms reads a
@@ -124,12 +133,8 @@ PROGRAM_CHOICE = PromptSet(
             "How many dollars does he make if he sells every box?\n\n"
             "A) $24\nB) $30\nC) $36\nD) $42\nE) $48",
             "```python\n"
-            "# The question asks for the dollars made by selling all the boxes.\n"
-            "# 24 muffins are packed 4 to a box.\n"
-            "boxes = 24 / 4\n"
-            "# Each box sells for $6.\n"
-            "answer = boxes * 6\n"
-            "# The options' values, and the letter of the one nearest to the answer.\n"
+            + _MUFFIN_STEPS
+            + "# The options' values, and the letter of the one nearest to the answer.\n"
             'options = {"A": 24, "B": 30, "C": 36, "D": 42, "E": 48}\n'
             "print(min(options, key=lambda letter: abs(options[letter] - answer)))\n"
             "```",
@@ -166,14 +171,7 @@ PROGRAM = PromptSet(
     examples=(
         (
             PROGRAM_PLAIN.examples[0][0],
-            "```python\n"
-            "# The question asks for the dollars made by selling all the boxes.\n"
-            "# 24 muffins are packed 4 to a box.\n"
-            "boxes = 24 / 4\n"
-            "# Each box sells for $6.\n"
-            "answer = boxes * 6\n"
-            "print(answer)\n"
-            "```",
+            "```python\n" + _MUFFIN_STEPS + "print(answer)\n```",
         ),
         (
             PROGRAM_PLAIN.examples[1][0],

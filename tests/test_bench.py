@@ -919,6 +919,14 @@ def test_markdown_format_and_reprint_from_the_per_problem_file(tmp_path, data, f
     reprinted = tmp_path / "again.json"
     bench_cli("--reprint", str(per_problem), "--strategies", "greedy,majority", "--json", str(reprinted))
     assert json.loads(reprinted.read_text())["rows"] == json.loads(summary_path.read_text())["rows"]
+    # --skip / --limit take a slice of its problems, as the bench over that slice would have printed
+    for skip, limit in ((1, 1), (0, 1)):
+        code, part, err = bench_cli(*args, "--skip", str(skip), "--limit", str(limit))
+        assert code == 0, err
+        code, again_part, err = bench_cli("--reprint", str(per_problem), "--strategies", "greedy,majority",
+                                          "--skip", str(skip), "--limit", str(limit))  # fmt: skip
+        assert code == 0, err
+        assert again_part == part and again_part != tsv
 
 
 @pytest.mark.parametrize(

@@ -43,7 +43,8 @@ def bench(
     reprint: Annotated[
         Optional[Path],
         typer.Option("--reprint", help="Print the table of an earlier bench from its --per-problem file alone "
-                     "(no model, no cache, no DATA); --format, --json and --plot apply."),
+                     "(no model, no cache, no DATA); --format, --json and --plot apply, --skip and --limit "
+                     "take a slice of its problems in the file's order."),
     ] = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Write every row and the parameters as JSON.")] = None,
     outcomes_out: Annotated[
@@ -88,7 +89,8 @@ def bench(
     if reprint is not None:
         if data is not None:
             raise _usage("--reprint prints an earlier bench from its per-problem file: give it without DATA")
-        return _reprint(env, reprint, parse_strategies(strategies)[0], output_format, json_out, plot)
+        _check_counts(limit, skip, workers)
+        return _reprint(env, reprint, parse_strategies(strategies)[0], output_format, json_out, plot, skip, limit)
     if data is None:
         raise _usage("give DATA (problems with gold answers), or --reprint OUTCOMES.jsonl")
     strategy_names, fixed = parse_strategies(strategies)
@@ -200,17 +202,24 @@ def _report(
 
 
 def _reprint(
-    env: Any, path: Path, order: list[str], output_format: str, json_out: Optional[Path], plot: Optional[Path]
+    env: Any, path: Path, order: list[str], output_format: str, json_out: Optional[Path], plot: Optional[Path],
+    skip: int = 0, limit: Optional[int] = None,
 ) -> int:
     """The table of a bench again, from its --per-problem file alone (no model, no cache); rows in
-    the order of --strategies, as the bench that wrote it printed them."""
+    the order of --strategies, as the bench that wrote it printed them. ``skip`` / ``limit`` take
+    a slice of its problems, in the order they first appear in the file (a held-out half apart)."""
     from tts_cli.bench.report import read_outcomes
     from tts_cli.errors import ExitStatus
 
     outcomes = read_outcomes(path)
+    if skip or limit is not None:
+        problems = list(dict.fromkeys(o.problem for o in outcomes))
+        kept = set(problems[skip : None if limit is None else skip + limit])
+        outcomes = [o for o in outcomes if o.problem in kept]
     seen = (o.strategy for o in outcomes if "/" not in o.strategy)
     strategy_names = list(dict.fromkeys([*order, *seen]))
-    _report(env, outcomes, strategy_names, output_format, json_out, plot, {"reprint": str(path)}, [])
+    sliced = {**({"skip": skip} if skip else {}), **({"limit": limit} if limit is not None else {})}
+    _report(env, outcomes, strategy_names, output_format, json_out, plot, {"reprint": str(path), **sliced}, [])
     return int(ExitStatus.SUCCESS)
 
 

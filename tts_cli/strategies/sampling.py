@@ -119,12 +119,13 @@ def sample_draws(ctx: SearchContext, draws: Sequence[Draw], *, monitor: Optional
         watched = lambda i, trace: draws[i].kind == COT and monitor(i, trace)  # noqa: E731
     completions, costs = generate(ctx, [prompts[d.kind] for d in draws], params, monitor=watched)
     runs = _run_programs(ctx, [c.text if d.kind == PROGRAM else None for d, c in zip(draws, completions)])
+    program_answers = [ctx.form.from_program(run.answer) if run is not None else None for run in runs]
     forced: dict[int, tuple[str, int]] = {}
     cue = ctx.form.answer_cue or ""
     if forcing:  # (a replayed solution's cached text already holds its forced answer)
         unanswered = [
             i for i, (c, run) in enumerate(zip(completions, runs))
-            if (ctx.form.from_program(run.answer) is None and cue not in c.text if run is not None
+            if (program_answers[i] is None and cue not in c.text if run is not None
                 else c.finish_reason == "length" and ctx.form.extract(c.text) is None)
         ]  # fmt: skip
         forced = _force_answers(ctx, [prompts[draws[i].kind] for i in unanswered], completions, unanswered)
@@ -136,7 +137,7 @@ def sample_draws(ctx: SearchContext, draws: Sequence[Draw], *, monitor: Optional
             text, extra = forced[i]
             cost += extra
         if run is not None:
-            answer = ctx.form.from_program(run.answer)
+            answer = program_answers[i]
             if answer is None and cue and cue in text:  # a program that named no option, asked for its letter
                 answer = ctx.form.extract(text)
             done = answer is not None
